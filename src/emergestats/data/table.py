@@ -1,0 +1,542 @@
+"""The canonical tables every reader returns and every model consumes.
+
+Evaluation table
+----------------
+One row per (task, subtask, family, model, shots, metric). Columns, in order:
+
+============== ========= =================================================================
+column         dtype     meaning and unit
+============== ========= =================================================================
+task           str       benchmark task, e.g. ``arithmetic``
+subtask        str       subtask, e.g. ``2_digit_multiplication``; equal to ``task`` for a
+                         task without subtasks
+family         str       model family, e.g. ``BIG-G T=0``, ``pythia``, ``ladder``
+model          str       model name within the family, unique per size (and checkpoint)
+params         float     the scale the curves are drawn against, a parameter count (> 0);
+                         each reader documents which count it uses
+shots          int       number of in-context examples; ``-1`` where shots make no sense
+metric         str       the source's metric name, e.g. ``exact_str_match``, ``acc``
+metric_kind    str       one of :data:`METRIC_KINDS`: what forward map the metric follows
+score          float     the metric's value. Fractions are in 0..1 whatever the source used
+                         (BLEU and ROUGE given in percent are divided by 100). Log-likelihoods
+                         are in nats (<= 0); Brier scores are 0..1 (mean over choices) or
+                         0..2 (summed over choices), lower is better
+n_items        Int64     number of items the score averages over; ``<NA>`` where unknown
+chance         float     the metric's value for a model that guesses (e.g. 1 / choices for
+                         multiple-choice grade); ``NaN`` where not defined or unknown
+source         str       where the row came from (reader name and file)
+============== ========= =================================================================
+
+Optional columns (present only where a source provides them):
+``target_tokens`` (float, mean answer length in tokens; the full distribution comes from the task
+definitions, see :func:`emergestats.data.read_bigbench_tasks`), ``total_params`` (float, all
+parameters including embeddings), ``flops`` (float, training FLOPs), ``tokens`` (float,
+training tokens), ``loss`` (float, pre-training validation loss in nats per token) and ``step``
+(Int64, training step of a checkpoint).
+
+Item table
+----------
+One row per (task, subtask, family, model, shots, item): ``task, subtask, family, model, params,
+shots, item, target_tokens, logprob, correct, choice_logprobs, source``. ``item`` is the item's id
+within its subtask (str), ``logprob`` the model's log-probability (nats) of the correct answer,
+``correct`` 1 if the model's answer was scored right and 0 if not, ``choice_logprobs`` (multiple
+choice only, else missing) a tuple with the log-probability of every choice, and
+``correct_choice`` (Int64, optional) the position of the correct choice in that tuple.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from emergestats.errors import DataFormatError, EmptyInputError, format_rows
+
+METRIC_KINDS: Final[tuple[str, ...]] = (
+    "exact_match",
+    "multiple_choice_grade",
+    "brier",
+    "log_likelihood",
+    "edit_distance",
+    "bleu",
+    "rouge",
+    "pass_at_k",
+    "accuracy",
+    "other",
+)
+
+EVALUATION_COLUMNS: Final[tuple[str, ...]] = (
+    "task",
+    "subtask",
+    "family",
+    "model",
+    "params",
+    "shots",
+    "metric",
+    "metric_kind",
+    "score",
+    "n_items",
+    "chance",
+    "source",
+)
+OPTIONAL_EVALUATION_COLUMNS: Final[tuple[str, ...]] = (
+    "target_tokens",
+    "total_params",
+    "flops",
+    "tokens",
+    "loss",
+    "step",
+)
+ITEM_COLUMNS: Final[tuple[str, ...]] = (
+    "task",
+    "subtask",
+    "family",
+    "model",
+    "params",
+    "shots",
+    "item",
+    "target_tokens",
+    "logprob",
+    "correct",
+    "choice_logprobs",
+    "source",
+)
+OPTIONAL_ITEM_COLUMNS: Final[tuple[str, ...]] = ("correct_choice", "total_params", "step")
+
+#: The key of one evaluation row, and of one latent curve (all metrics of a curve share it).
+ROW_KEY: Final[tuple[str, ...]] = ("task", "subtask", "family", "model", "shots", "metric")
+CURVE_KEY: Final[tuple[str, ...]] = ("task", "subtask", "family", "shots")
+SERIES_KEY: Final[tuple[str, ...]] = (*CURVE_KEY, "metric")
+
+_STRING_COLUMNS = ("task", "subtask", "family", "model", "metric", "metric_kind", "source")
+_ITEM_STRING_COLUMNS = ("task", "subtask", "family", "model", "item", "source")
+
+#: Range each metric kind's score must lie in (inclusive); ``None`` leaves a side open.
+SCORE_RANGE: Final[dict[str, tuple[float | None, float | None]]] = {
+    "exact_match": (0.0, 1.0),
+    "multiple_choice_grade": (0.0, 1.0),
+    "accuracy": (0.0, 1.0),
+    "pass_at_k": (0.0, 1.0),
+    "bleu": (0.0, 1.0),
+    "rouge": (0.0, 1.0),
+    "brier": (0.0, 2.0),
+    "log_likelihood": (None, 0.0),
+    "edit_distance": (0.0, None),
+    "other": (None, None),
+}
+
+#: Metric names used by the real sources, mapped to their kind. Readers use
+#: :func:`metric_kind_of`; a name not listed is ``other``.
+METRIC_KIND_BY_NAME: Final[dict[str, str]] = {
+    # BIG-bench
+    "exact_str_match": "exact_match",
+    "case_insensitive_str_match": "exact_match",
+    "multiple_choice_grade": "multiple_choice_grade",
+    "calibration_multiple_choice_brier_score": "brier",
+    "log_likelihood": "log_likelihood",
+    "log_likelihood_per_word": "log_likelihood",
+    "log_likelihood_per_char": "log_likelihood",
+    "bleu": "bleu",
+    "rouge1": "rouge",
+    "rouge2": "rouge",
+    "rougeLsum": "rouge",
+    "numeric_match_with_0_1_relative_error": "accuracy",
+    # lm-evaluation-harness
+    "acc": "accuracy",
+    "acc_norm": "accuracy",
+    "exact_match": "exact_match",
+    "em": "exact_match",
+    # package-defined names
+    "accuracy": "accuracy",
+    "subset_accuracy": "exact_match",
+    "brier": "brier",
+    "brier_mean": "brier",
+    "brier_sum": "brier",
+    "edit_distance": "edit_distance",
+    "pass_at_k": "pass_at_k",
+}
+
+
+def metric_kind_of(metric: str) -> str:
+    """Return the :data:`METRIC_KINDS` entry for a source's metric name (``other`` if unknown)."""
+    return METRIC_KIND_BY_NAME.get(metric, "other")
+
+
+def empty_evaluation_table(*, optional: Iterable[str] = ()) -> pd.DataFrame:
+    """An evaluation table with no rows and the canonical dtypes."""
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in EVALUATION_COLUMNS})
+    for column in optional:
+        frame[column] = pd.Series(dtype=float)
+    return coerce_evaluation_table(frame)
+
+
+def coerce_evaluation_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Put columns in canonical order and dtypes (readers call this before :func:`validate`).
+
+    Extra columns that are neither canonical nor optional are dropped; missing canonical ones are
+    left missing so that :func:`validate` names them.
+    """
+    out = df.copy()
+    keep = [c for c in EVALUATION_COLUMNS if c in out.columns]
+    keep += [c for c in OPTIONAL_EVALUATION_COLUMNS if c in out.columns]
+    out = out.loc[:, keep]
+    for column in _STRING_COLUMNS:
+        if column in out.columns:
+            out[column] = out[column].astype(object)
+    for column in ("params", "score", "chance", "target_tokens", "total_params", "flops",
+                   "tokens", "loss"):
+        if column in out.columns:
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
+    for column in ("n_items", "step"):
+        if column in out.columns:
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype("Int64")
+    if "shots" in out.columns:
+        out["shots"] = pd.to_numeric(out["shots"], errors="coerce")
+        if out["shots"].notna().all():
+            out["shots"] = out["shots"].astype(np.int64)
+    return out.reset_index(drop=True)
+
+
+def _fail(message: str, *, path: str | Path | None, column: str | None = None,
+          rows: list[int] | None = None) -> DataFormatError:
+    return DataFormatError(message, path=path, column=column, rows=rows)
+
+
+def _bad_rows(mask: pd.Series | np.ndarray) -> list[int]:
+    return [int(i) for i in np.flatnonzero(np.asarray(mask, dtype=bool))]
+
+
+def validate(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFrame:
+    """Check an evaluation table and return it in canonical dtypes.
+
+    Parameters
+    ----------
+    df
+        A table with at least the columns in :data:`EVALUATION_COLUMNS`.
+    path
+        The file the table came from, named in error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table with canonical column order and dtypes.
+
+    Raises
+    ------
+    DataFormatError
+        Naming the column, the offending rows (0-based data rows) and what is expected.
+    """
+    if len(df) == 0:
+        raise EmptyInputError("the evaluation table is empty (no data rows)", path=path)
+    missing = [c for c in EVALUATION_COLUMNS if c not in df.columns]
+    if missing:
+        raise _fail(
+            f"missing column(s) {', '.join(repr(c) for c in missing)}; an evaluation table needs "
+            f"the columns {', '.join(EVALUATION_COLUMNS)}",
+            path=path,
+            column=missing[0],
+        )
+    raw = df.reset_index(drop=True)
+    for column in _STRING_COLUMNS:
+        bad = raw[column].isna() | (raw[column].astype(str).str.strip() == "")
+        if bad.any():
+            rows = _bad_rows(bad)
+            raise _fail(
+                f"column {column!r} is empty in {format_rows(rows)}; every row needs a {column}",
+                path=path, column=column, rows=rows,
+            )
+    numeric = {
+        "params": "a positive parameter count",
+        "shots": "an integer number of shots (-1 where shots do not apply)",
+        "score": "a finite number",
+    }
+    for column, expected in numeric.items():
+        values = pd.to_numeric(raw[column], errors="coerce")
+        bad = values.isna() & raw[column].notna()
+        if bad.any():
+            rows = _bad_rows(bad)
+            raise _fail(
+                f"column {column!r} is not numeric in {format_rows(rows)} "
+                f"(e.g. {raw[column].iloc[rows[0]]!r}); expected {expected}",
+                path=path, column=column, rows=rows,
+            )
+        bad = ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+        if bad.any():
+            rows = _bad_rows(bad)
+            raise _fail(
+                f"column {column!r} is missing or not finite (NaN/inf) in {format_rows(rows)}; "
+                f"expected {expected}",
+                path=path, column=column, rows=rows,
+            )
+    params = pd.to_numeric(raw["params"])
+    if (params <= 0).any():
+        rows = _bad_rows(params <= 0)
+        raise _fail(
+            f"column 'params' is not positive in {format_rows(rows)}; parameter counts must be > 0",
+            path=path, column="params", rows=rows,
+        )
+    shots = pd.to_numeric(raw["shots"])
+    bad = (shots != np.round(shots)) | (shots < -1)
+    if bad.any():
+        rows = _bad_rows(bad)
+        raise _fail(
+            f"column 'shots' must be an integer >= -1, not so in {format_rows(rows)}",
+            path=path, column="shots", rows=rows,
+        )
+    kinds = raw["metric_kind"].astype(str)
+    bad = ~kinds.isin(METRIC_KINDS)
+    if bad.any():
+        rows = _bad_rows(bad)
+        raise _fail(
+            f"column 'metric_kind' has unknown value {kinds.iloc[rows[0]]!r} in "
+            f"{format_rows(rows)}; expected one of {', '.join(METRIC_KINDS)}",
+            path=path, column="metric_kind", rows=rows,
+        )
+    score = pd.to_numeric(raw["score"])
+    for kind, (low, high) in SCORE_RANGE.items():
+        of_kind = kinds == kind
+        out_of_range = pd.Series(False, index=raw.index)
+        if low is not None:
+            out_of_range |= score < low
+        if high is not None:
+            out_of_range |= score > high
+        bad = of_kind & out_of_range
+        if bad.any():
+            rows = _bad_rows(bad)
+            span = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+            raise _fail(
+                f"column 'score' is outside {span} for metric_kind {kind!r} in "
+                f"{format_rows(rows)} (e.g. {score.iloc[rows[0]]!r}); fractions must be in 0..1 "
+                "(divide percentages by 100) and log-likelihoods <= 0",
+                path=path, column="score", rows=rows,
+            )
+    for column, check, expected in (
+        ("n_items", lambda v: v <= 0, "a positive integer or empty"),
+        ("chance", lambda v: (v < 0) | ~np.isfinite(v), "a finite number or empty"),
+    ):
+        values = pd.to_numeric(raw[column], errors="coerce")
+        bad = (values.isna() & raw[column].notna()) | (values.notna() & check(values))
+        if column == "n_items":
+            bad |= values.notna() & (values != np.round(values))
+        if bad.any():
+            rows = _bad_rows(bad)
+            raise _fail(
+                f"column {column!r} has invalid values in {format_rows(rows)} "
+                f"(e.g. {raw[column].iloc[rows[0]]!r}); expected {expected}",
+                path=path, column=column, rows=rows,
+            )
+    for column in OPTIONAL_EVALUATION_COLUMNS:
+        if column in raw.columns:
+            values = pd.to_numeric(raw[column], errors="coerce")
+            bad = values.isna() & raw[column].notna()
+            if column in ("target_tokens", "total_params", "flops", "tokens"):
+                bad |= values.notna() & (values <= 0)
+            if bad.any():
+                rows = _bad_rows(bad)
+                raise _fail(
+                    f"optional column {column!r} has invalid values in {format_rows(rows)} "
+                    f"(e.g. {raw[column].iloc[rows[0]]!r}); expected a positive number or empty",
+                    path=path, column=column, rows=rows,
+                )
+    out = coerce_evaluation_table(raw)
+    duplicated = out.duplicated(list(ROW_KEY), keep=False)
+    if duplicated.any():
+        rows = _bad_rows(duplicated)
+        raise _fail(
+            f"{format_rows(rows)} repeat the same (task, subtask, family, model, shots, metric); "
+            "each combination must appear once",
+            path=path, column=None, rows=rows,
+        )
+    return out
+
+
+def validate_items(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFrame:
+    """Check an item table (see the module docstring) and return it in canonical dtypes."""
+    if len(df) == 0:
+        raise EmptyInputError("the item table is empty (no data rows)", path=path)
+    missing = [c for c in ITEM_COLUMNS if c not in df.columns]
+    if missing:
+        raise _fail(
+            f"missing column(s) {', '.join(repr(c) for c in missing)}; an item table needs the "
+            f"columns {', '.join(ITEM_COLUMNS)}",
+            path=path, column=missing[0],
+        )
+    out = df.reset_index(drop=True).copy()
+    for column in _ITEM_STRING_COLUMNS:
+        bad = out[column].isna()
+        if bad.any():
+            rows = _bad_rows(bad)
+            raise _fail(f"column {column!r} is empty in {format_rows(rows)}",
+                        path=path, column=column, rows=rows)
+        out[column] = out[column].astype(str).astype(object)
+    params = pd.to_numeric(out["params"], errors="coerce")
+    bad = params.isna() | ~(params > 0)
+    if bad.any():
+        rows = _bad_rows(bad)
+        raise _fail(f"column 'params' is missing or not positive in {format_rows(rows)}",
+                    path=path, column="params", rows=rows)
+    out["params"] = params.astype(float)
+    out["shots"] = pd.to_numeric(out["shots"], errors="raise").astype(np.int64)
+    out["target_tokens"] = pd.to_numeric(out["target_tokens"], errors="coerce").astype(float)
+    logprob = pd.to_numeric(out["logprob"], errors="coerce")
+    bad = logprob.notna() & (logprob > 1e-9)
+    if bad.any():
+        rows = _bad_rows(bad)
+        raise _fail(f"column 'logprob' is positive in {format_rows(rows)}; log-probabilities "
+                    "must be <= 0", path=path, column="logprob", rows=rows)
+    out["logprob"] = logprob.astype(float)
+    correct = pd.to_numeric(out["correct"], errors="coerce")
+    bad = correct.notna() & ~correct.isin([0, 1])
+    if bad.any():
+        rows = _bad_rows(bad)
+        raise _fail(f"column 'correct' must be 0 or 1, not so in {format_rows(rows)}",
+                    path=path, column="correct", rows=rows)
+    out["correct"] = correct.astype("Int64")
+    out["choice_logprobs"] = [_as_choice_tuple(v) for v in out["choice_logprobs"]]
+    if "correct_choice" in out.columns:
+        out["correct_choice"] = pd.to_numeric(out["correct_choice"]).astype("Int64")
+    keep = list(ITEM_COLUMNS) + [c for c in OPTIONAL_ITEM_COLUMNS if c in out.columns]
+    return out.loc[:, keep]
+
+
+def _as_choice_tuple(value: object) -> tuple[float, ...] | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, str):
+        if value.strip() == "":
+            return None
+        value = json.loads(value)
+    return tuple(float(v) for v in value)  # type: ignore[attr-defined]
+
+
+def _is_item_table(columns: Iterable[str]) -> bool:
+    return "item" in set(columns) and "logprob" in set(columns)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a canonical evaluation (or item) table from CSV or Parquet and validate it.
+
+    The kind of table is recognised from its columns (an item table has ``item`` and
+    ``logprob``).
+
+    Raises
+    ------
+    DataFormatError
+        If the file is missing, empty, unreadable or fails validation; the message names the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError("no such file; give the path of a CSV or Parquet table", path=path)
+    if path.is_dir():
+        raise DataFormatError("is a folder, not a table file; give a .csv or .parquet file",
+                              path=path)
+    if path.stat().st_size == 0:
+        raise EmptyInputError("the file is empty", path=path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            df = pd.read_parquet(path)
+        elif suffix in (".csv", ".txt") or suffix == "":
+            df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        else:
+            raise DataFormatError(f"unknown table format {suffix!r}; use .csv or .parquet",
+                                  path=path)
+    except DataFormatError:
+        raise
+    except pd.errors.EmptyDataError as exc:
+        raise EmptyInputError("the file is empty", path=path) from exc
+    except Exception as exc:  # pandas/pyarrow raise many types on corrupt input
+        raise DataFormatError(f"cannot be read as a table ({exc})", path=path) from exc
+    if _is_item_table(df.columns):
+        return validate_items(df, path=path)
+    return validate(df, path=path)
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a canonical table to CSV or Parquet (by suffix); choice tuples become JSON in CSV."""
+    path = Path(path)
+    out = df.copy()
+    if suffix_is_csv(path) and "choice_logprobs" in out.columns:
+        out["choice_logprobs"] = [
+            "" if v is None else json.dumps([float(x) for x in v]) for v in out["choice_logprobs"]
+        ]
+    if suffix_is_csv(path):
+        out.to_csv(path, index=False)
+    else:
+        if "choice_logprobs" in out.columns:
+            out["choice_logprobs"] = [None if v is None else list(v)
+                                      for v in out["choice_logprobs"]]
+        out.to_parquet(path, index=False)
+    return path
+
+
+def suffix_is_csv(path: Path) -> bool:
+    return path.suffix.lower() in (".csv", ".txt", "")
+
+
+def curve_labels(df: pd.DataFrame, key: Iterable[str] = CURVE_KEY) -> pd.Series:
+    """One readable label per row's curve: ``task/subtask/family/shots`` (task once if equal)."""
+    key = list(key)
+
+    def label(row: pd.Series) -> str:
+        parts = [str(row[k]) for k in key]
+        if "subtask" in key and row["subtask"] == row["task"]:
+            parts.pop(key.index("subtask"))
+        return "/".join(parts)
+
+    return df.apply(label, axis=1) if len(df) else pd.Series(dtype=object)
+
+
+def to_dataset(df: pd.DataFrame) -> xr.Dataset:
+    """Turn a validated evaluation table into an :class:`xarray.Dataset` with named dims.
+
+    Dims
+    ----
+    ``obs``
+        One per table row: ``score``, ``params``, ``log_params``, ``n_items``, ``chance``,
+        ``metric``, ``metric_kind``, ``model``, ``curve_index`` (position along ``curve``) and any
+        optional columns.
+    ``curve``
+        One per latent curve (task, subtask, family, shots): the coordinates ``task``,
+        ``subtask``, ``family``, ``shots``. All metrics of a curve share one latent.
+    """
+    table = validate(df)
+    curves = table.loc[:, list(CURVE_KEY)].drop_duplicates().reset_index(drop=True)
+    labels = curve_labels(curves)
+    curve_index = (
+        table.merge(curves.assign(_curve=np.arange(len(curves))), on=list(CURVE_KEY), how="left")
+        ["_curve"].to_numpy()
+    )
+    obs = np.arange(len(table))
+    data_vars: dict[str, tuple[str, np.ndarray]] = {
+        "score": ("obs", table["score"].to_numpy(float)),
+        "params": ("obs", table["params"].to_numpy(float)),
+        "log_params": ("obs", np.log(table["params"].to_numpy(float))),
+        "n_items": ("obs", table["n_items"].to_numpy(dtype=float, na_value=np.nan)),
+        "chance": ("obs", table["chance"].to_numpy(float)),
+        "curve_index": ("obs", curve_index.astype(np.int64)),
+    }
+    for column in OPTIONAL_EVALUATION_COLUMNS:
+        if column in table.columns:
+            data_vars[column] = (
+                "obs", table[column].to_numpy(dtype=float, na_value=np.nan)
+            )
+    coords = {
+        "obs": obs,
+        "metric": ("obs", table["metric"].to_numpy(str)),
+        "metric_kind": ("obs", table["metric_kind"].to_numpy(str)),
+        "model": ("obs", table["model"].to_numpy(str)),
+        "source": ("obs", table["source"].to_numpy(str)),
+        "curve": labels.to_numpy(str),
+        "task": ("curve", curves["task"].to_numpy(str)),
+        "subtask": ("curve", curves["subtask"].to_numpy(str)),
+        "family": ("curve", curves["family"].to_numpy(str)),
+        "shots": ("curve", curves["shots"].to_numpy(np.int64)),
+    }
+    return xr.Dataset(data_vars, coords=coords)
