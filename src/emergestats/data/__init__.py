@@ -1,5 +1,11 @@
 """Canonical tables, their validation, and readers for each real result format."""
 
+from emergestats.data.bigbench import (
+    answer_length,
+    read_bigbench_items,
+    read_bigbench_results,
+    read_bigbench_tasks,
+)
 from emergestats.data.table import (
     CURVE_KEY,
     EVALUATION_COLUMNS,
@@ -16,6 +22,10 @@ from emergestats.data.table import (
 )
 
 __all__ = [
+    "answer_length",
+    "read_bigbench_items",
+    "read_bigbench_results",
+    "read_bigbench_tasks",
     "CURVE_KEY",
     "EVALUATION_COLUMNS",
     "ITEM_COLUMNS",
