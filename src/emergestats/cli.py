@@ -111,11 +111,11 @@ def scores_command(table: str, out: Path | None) -> None:
 
     evaluations = load_evaluation_table(table)
     statistics = jump_table(evaluations)
-    with pd.option_context("display.width", 200, "display.max_rows", None,
-                           "display.max_columns", None):
+    with pd.option_context(
+        "display.width", 200, "display.max_rows", None, "display.max_columns", None
+    ):
         click.echo(statistics.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if out is not None:
         with atomic_path(out) as tmp:
             statistics.to_csv(tmp, index=False)
         click.echo(f"wrote {len(statistics)} curves to {out}")
-

@@ -6,6 +6,8 @@ from emergestats.data.bigbench import (
     read_bigbench_results,
     read_bigbench_tasks,
 )
+from emergestats.data.lm_eval import read_lm_eval, read_lm_eval_samples
+from emergestats.data.model_sizes import params_for
 from emergestats.data.table import (
     CURVE_KEY,
     EVALUATION_COLUMNS,
@@ -22,17 +24,20 @@ from emergestats.data.table import (
 )
 
 __all__ = [
-    "answer_length",
-    "read_bigbench_items",
-    "read_bigbench_results",
-    "read_bigbench_tasks",
     "CURVE_KEY",
     "EVALUATION_COLUMNS",
     "ITEM_COLUMNS",
     "METRIC_KINDS",
     "OPTIONAL_EVALUATION_COLUMNS",
     "SERIES_KEY",
+    "answer_length",
     "metric_kind_of",
+    "params_for",
+    "read_bigbench_items",
+    "read_bigbench_results",
+    "read_bigbench_tasks",
+    "read_lm_eval",
+    "read_lm_eval_samples",
     "read_table",
     "to_dataset",
     "validate",

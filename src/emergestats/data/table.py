@@ -189,8 +189,16 @@ def coerce_evaluation_table(df: pd.DataFrame) -> pd.DataFrame:
     for column in _STRING_COLUMNS:
         if column in out.columns:
             out[column] = out[column].astype(object)
-    for column in ("params", "score", "chance", "target_tokens", "total_params", "flops",
-                   "tokens", "loss"):
+    for column in (
+        "params",
+        "score",
+        "chance",
+        "target_tokens",
+        "total_params",
+        "flops",
+        "tokens",
+        "loss",
+    ):
         if column in out.columns:
             out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
     for column in ("n_items", "step"):
@@ -203,8 +211,13 @@ def coerce_evaluation_table(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _fail(message: str, *, path: str | Path | None, column: str | None = None,
-          rows: list[int] | None = None) -> DataFormatError:
+def _fail(
+    message: str,
+    *,
+    path: str | Path | None,
+    column: str | None = None,
+    rows: list[int] | None = None,
+) -> DataFormatError:
     return DataFormatError(message, path=path, column=column, rows=rows)
 
 
@@ -249,7 +262,9 @@ def validate(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFram
             rows = _bad_rows(bad)
             raise _fail(
                 f"column {column!r} is empty in {format_rows(rows)}; every row needs a {column}",
-                path=path, column=column, rows=rows,
+                path=path,
+                column=column,
+                rows=rows,
             )
     numeric = {
         "params": "a positive parameter count",
@@ -264,7 +279,9 @@ def validate(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFram
             raise _fail(
                 f"column {column!r} is not numeric in {format_rows(rows)} "
                 f"(e.g. {raw[column].iloc[rows[0]]!r}); expected {expected}",
-                path=path, column=column, rows=rows,
+                path=path,
+                column=column,
+                rows=rows,
             )
         bad = ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
         if bad.any():
@@ -272,14 +289,18 @@ def validate(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFram
             raise _fail(
                 f"column {column!r} is missing or not finite (NaN/inf) in {format_rows(rows)}; "
                 f"expected {expected}",
-                path=path, column=column, rows=rows,
+                path=path,
+                column=column,
+                rows=rows,
             )
     params = pd.to_numeric(raw["params"])
     if (params <= 0).any():
         rows = _bad_rows(params <= 0)
         raise _fail(
             f"column 'params' is not positive in {format_rows(rows)}; parameter counts must be > 0",
-            path=path, column="params", rows=rows,
+            path=path,
+            column="params",
+            rows=rows,
         )
     shots = pd.to_numeric(raw["shots"])
     bad = (shots != np.round(shots)) | (shots < -1)
@@ -287,7 +308,9 @@ def validate(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFram
         rows = _bad_rows(bad)
         raise _fail(
             f"column 'shots' must be an integer >= -1, not so in {format_rows(rows)}",
-            path=path, column="shots", rows=rows,
+            path=path,
+            column="shots",
+            rows=rows,
         )
     kinds = raw["metric_kind"].astype(str)
     bad = ~kinds.isin(METRIC_KINDS)
@@ -296,7 +319,9 @@ def validate(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFram
         raise _fail(
             f"column 'metric_kind' has unknown value {kinds.iloc[rows[0]]!r} in "
             f"{format_rows(rows)}; expected one of {', '.join(METRIC_KINDS)}",
-            path=path, column="metric_kind", rows=rows,
+            path=path,
+            column="metric_kind",
+            rows=rows,
         )
     score = pd.to_numeric(raw["score"])
     for kind, (low, high) in SCORE_RANGE.items():
@@ -314,7 +339,9 @@ def validate(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFram
                 f"column 'score' is outside {span} for metric_kind {kind!r} in "
                 f"{format_rows(rows)} (e.g. {score.iloc[rows[0]]!r}); fractions must be in 0..1 "
                 "(divide percentages by 100) and log-likelihoods <= 0",
-                path=path, column="score", rows=rows,
+                path=path,
+                column="score",
+                rows=rows,
             )
     for column, check, expected in (
         ("n_items", lambda v: v <= 0, "a positive integer or empty"),
@@ -329,7 +356,9 @@ def validate(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFram
             raise _fail(
                 f"column {column!r} has invalid values in {format_rows(rows)} "
                 f"(e.g. {raw[column].iloc[rows[0]]!r}); expected {expected}",
-                path=path, column=column, rows=rows,
+                path=path,
+                column=column,
+                rows=rows,
             )
     for column in OPTIONAL_EVALUATION_COLUMNS:
         if column in raw.columns:
@@ -342,7 +371,9 @@ def validate(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFram
                 raise _fail(
                     f"optional column {column!r} has invalid values in {format_rows(rows)} "
                     f"(e.g. {raw[column].iloc[rows[0]]!r}); expected a positive number or empty",
-                    path=path, column=column, rows=rows,
+                    path=path,
+                    column=column,
+                    rows=rows,
                 )
     out = coerce_evaluation_table(raw)
     duplicated = out.duplicated(list(ROW_KEY), keep=False)
@@ -351,7 +382,9 @@ def validate(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFram
         raise _fail(
             f"{format_rows(rows)} repeat the same (task, subtask, family, model, shots, metric); "
             "each combination must appear once",
-            path=path, column=None, rows=rows,
+            path=path,
+            column=None,
+            rows=rows,
         )
     return out
 
@@ -365,22 +398,31 @@ def validate_items(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.Da
         raise _fail(
             f"missing column(s) {', '.join(repr(c) for c in missing)}; an item table needs the "
             f"columns {', '.join(ITEM_COLUMNS)}",
-            path=path, column=missing[0],
+            path=path,
+            column=missing[0],
         )
     out = df.reset_index(drop=True).copy()
     for column in _ITEM_STRING_COLUMNS:
         bad = out[column].isna()
         if bad.any():
             rows = _bad_rows(bad)
-            raise _fail(f"column {column!r} is empty in {format_rows(rows)}",
-                        path=path, column=column, rows=rows)
+            raise _fail(
+                f"column {column!r} is empty in {format_rows(rows)}",
+                path=path,
+                column=column,
+                rows=rows,
+            )
         out[column] = out[column].astype(str).astype(object)
     params = pd.to_numeric(out["params"], errors="coerce")
     bad = params.isna() | ~(params > 0)
     if bad.any():
         rows = _bad_rows(bad)
-        raise _fail(f"column 'params' is missing or not positive in {format_rows(rows)}",
-                    path=path, column="params", rows=rows)
+        raise _fail(
+            f"column 'params' is missing or not positive in {format_rows(rows)}",
+            path=path,
+            column="params",
+            rows=rows,
+        )
     out["params"] = params.astype(float)
     out["shots"] = pd.to_numeric(out["shots"], errors="raise").astype(np.int64)
     out["target_tokens"] = pd.to_numeric(out["target_tokens"], errors="coerce").astype(float)
@@ -388,15 +430,23 @@ def validate_items(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.Da
     bad = logprob.notna() & (logprob > 1e-9)
     if bad.any():
         rows = _bad_rows(bad)
-        raise _fail(f"column 'logprob' is positive in {format_rows(rows)}; log-probabilities "
-                    "must be <= 0", path=path, column="logprob", rows=rows)
+        raise _fail(
+            f"column 'logprob' is positive in {format_rows(rows)}; log-probabilities must be <= 0",
+            path=path,
+            column="logprob",
+            rows=rows,
+        )
     out["logprob"] = logprob.astype(float)
     correct = pd.to_numeric(out["correct"], errors="coerce")
     bad = correct.notna() & ~correct.isin([0, 1])
     if bad.any():
         rows = _bad_rows(bad)
-        raise _fail(f"column 'correct' must be 0 or 1, not so in {format_rows(rows)}",
-                    path=path, column="correct", rows=rows)
+        raise _fail(
+            f"column 'correct' must be 0 or 1, not so in {format_rows(rows)}",
+            path=path,
+            column="correct",
+            rows=rows,
+        )
     out["correct"] = correct.astype("Int64")
     out["choice_logprobs"] = [_as_choice_tuple(v) for v in out["choice_logprobs"]]
     if "correct_choice" in out.columns:
@@ -434,8 +484,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise DataFormatError("no such file; give the path of a CSV or Parquet table", path=path)
     if path.is_dir():
-        raise DataFormatError("is a folder, not a table file; give a .csv or .parquet file",
-                              path=path)
+        raise DataFormatError(
+            "is a folder, not a table file; give a .csv or .parquet file", path=path
+        )
     if path.stat().st_size == 0:
         raise EmptyInputError("the file is empty", path=path)
     suffix = path.suffix.lower()
@@ -445,8 +496,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
         elif suffix in (".csv", ".txt") or suffix == "":
             df = pd.read_csv(path, keep_default_na=False, na_values=[""])
         else:
-            raise DataFormatError(f"unknown table format {suffix!r}; use .csv or .parquet",
-                                  path=path)
+            raise DataFormatError(
+                f"unknown table format {suffix!r}; use .csv or .parquet", path=path
+            )
     except DataFormatError:
         raise
     except pd.errors.EmptyDataError as exc:
@@ -470,8 +522,9 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
         out.to_csv(path, index=False)
     else:
         if "choice_logprobs" in out.columns:
-            out["choice_logprobs"] = [None if v is None else list(v)
-                                      for v in out["choice_logprobs"]]
+            out["choice_logprobs"] = [
+                None if v is None else list(v) for v in out["choice_logprobs"]
+            ]
         out.to_parquet(path, index=False)
     return path
 
@@ -509,10 +562,9 @@ def to_dataset(df: pd.DataFrame) -> xr.Dataset:
     table = validate(df)
     curves = table.loc[:, list(CURVE_KEY)].drop_duplicates().reset_index(drop=True)
     labels = curve_labels(curves)
-    curve_index = (
-        table.merge(curves.assign(_curve=np.arange(len(curves))), on=list(CURVE_KEY), how="left")
-        ["_curve"].to_numpy()
-    )
+    curve_index = table.merge(
+        curves.assign(_curve=np.arange(len(curves))), on=list(CURVE_KEY), how="left"
+    )["_curve"].to_numpy()
     obs = np.arange(len(table))
     data_vars: dict[str, tuple[str, np.ndarray]] = {
         "score": ("obs", table["score"].to_numpy(float)),
@@ -524,9 +576,7 @@ def to_dataset(df: pd.DataFrame) -> xr.Dataset:
     }
     for column in OPTIONAL_EVALUATION_COLUMNS:
         if column in table.columns:
-            data_vars[column] = (
-                "obs", table[column].to_numpy(dtype=float, na_value=np.nan)
-            )
+            data_vars[column] = ("obs", table[column].to_numpy(dtype=float, na_value=np.nan))
     coords = {
         "obs": obs,
         "metric": ("obs", table["metric"].to_numpy(str)),

@@ -1,0 +1,938 @@
+"""lm-evaluation-harness readers (v0.3 and >= 0.4 results, per-sample logs) and model sizes.
+
+Fixtures are written in ``tmp_path`` in the shape of the real files; the ``realdata`` tests read
+the mirrored ``lm-eval-harness-v0.3`` and ``pythia-evals`` folders and recompute every count
+from the JSON files independently of the reader.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emergestats.data.lm_eval import (
+    PYTHIA_TOKENS_PER_STEP,
+    read_lm_eval,
+    read_lm_eval_samples,
+)
+from emergestats.data.model_sizes import (
+    PARAMETER_COUNTS,
+    PYTHIA_NON_EMBEDDING_PARAMS,
+    canonical_model_name,
+    params_for,
+)
+from emergestats.errors import ConfigError, DataFormatError, EmptyInputError
+
+# --------------------------------------------------------------------------------------------
+# Fixture writers (shapes of the real files, made-up values)
+# --------------------------------------------------------------------------------------------
+
+
+def write_json(path: Path, document: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    return path
+
+
+def v03_document(
+    results: dict[str, dict[str, float]],
+    *,
+    model_args: str = "pretrained=EleutherAI/pythia-160m,use_accelerate=True",
+    num_fewshot: int | None = 5,
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "model": "hf-causal-experimental",
+        "model_args": model_args,
+        "batch_size": "auto",
+        "device": "cuda:0",
+        "no_cache": True,
+        "limit": None,
+        "bootstrap_iters": 100000,
+        "description_dict": {},
+    }
+    if num_fewshot is not None:
+        config["num_fewshot"] = num_fewshot
+    return {"results": results, "versions": dict.fromkeys(results, 0), "config": config}
+
+
+V03_RESULTS: dict[str, dict[str, float]] = {
+    "arithmetic_2da": {"acc": 0.125, "acc_stderr": 0.0074},
+    "lambada_openai": {"ppl": 25.5, "ppl_stderr": 0.9, "acc": 0.375, "acc_stderr": 0.0067},
+    "hendrycksTest-anatomy": {
+        "acc": 0.25,
+        "acc_stderr": 0.037,
+        "acc_norm": 0.3125,
+        "acc_norm_stderr": 0.04,
+    },
+    "squad2": {"exact": 12.5, "f1": 20.0, "best_exact": 50.0, "HasAns_f1": 31.25},
+}
+
+
+def results_04(
+    *,
+    model_args: str = "pretrained=EleutherAI/pythia-410m,revision=step3000,dtype=float16",
+) -> dict[str, Any]:
+    """A >= 0.4 results file: one group (mmlu) with two subtasks, gsm8k with two filters."""
+    return {
+        "results": {
+            "mmlu": {"acc,none": 0.26, "acc_stderr,none": 0.004, "alias": "mmlu"},
+            "mmlu_anatomy": {"alias": " - anatomy", "acc,none": 0.25, "acc_stderr,none": 0.03},
+            "mmlu_virology": {"alias": " - virology", "acc,none": 0.5, "acc_stderr,none": "N/A"},
+            "gsm8k": {
+                "alias": "gsm8k",
+                "exact_match,strict-match": 0.0625,
+                "exact_match_stderr,strict-match": 0.006,
+                "exact_match,flexible-extract": 0.125,
+                "exact_match_stderr,flexible-extract": 0.009,
+            },
+            "squadv2": {"alias": "squadv2", "exact,none": 40.0, "f1,none": 45.0},
+            "arc_easy": {
+                "alias": "arc_easy",
+                "acc,none": 0.5,
+                "acc_stderr,none": 0.01,
+                "acc_norm,none": 0.375,
+                "acc_norm_stderr,none": 0.01,
+            },
+        },
+        "groups": {"mmlu": {"acc,none": 0.26, "acc_stderr,none": 0.004, "alias": "mmlu"}},
+        "group_subtasks": {
+            "mmlu": ["mmlu_anatomy", "mmlu_virology"],
+            "gsm8k": [],
+            "squadv2": [],
+            "arc_easy": [],
+        },
+        "configs": {"arc_easy": {"task": "arc_easy", "output_type": "multiple_choice"}},
+        "versions": {"arc_easy": 1.0, "gsm8k": 3.0},
+        "n-shot": {
+            "mmlu": 0,
+            "mmlu_anatomy": 0,
+            "mmlu_virology": 0,
+            "gsm8k": 5,
+            "squadv2": 0,
+            "arc_easy": 0,
+        },
+        "higher_is_better": {"arc_easy": {"acc": True, "acc_norm": True}},
+        "n-samples": {
+            "mmlu_anatomy": {"original": 135, "effective": 135},
+            "mmlu_virology": {"original": 166, "effective": 166},
+            "gsm8k": {"original": 1319, "effective": 100},
+            "squadv2": {"original": 11873, "effective": 11873},
+            "arc_easy": {"original": 2376, "effective": 4},
+        },
+        "config": {"model": "hf", "model_args": model_args, "batch_size": "auto"},
+        "git_hash": "abc1234",
+        "date": 1714557600.0,
+        "model_name": "EleutherAI/pythia-410m",
+        "model_name_sanitized": "EleutherAI__pythia-410m",
+    }
+
+
+STAMP = "2024-05-01T10-00-00.123456"
+
+
+def mc_sample(
+    doc_id: int, logprobs: list[float], target: Any, *, acc: float | None, **extra: Any
+) -> dict[str, Any]:
+    """One multiple-choice sample as EvaluationTracker writes it (leaves as strings)."""
+    choices = [" red", " green", " blue", " black"][: len(logprobs)]
+    greedy = [False] * len(logprobs)
+    sample: dict[str, Any] = {
+        "doc_id": doc_id,
+        "doc": {"question": f"question {doc_id}", "choices": choices},
+        "target": target,
+        "arguments": {
+            f"gen_args_{i}": {"arg_0": f"Question: question {doc_id}\nAnswer:", "arg_1": c}
+            for i, c in enumerate(choices)
+        },
+        "resps": [[[str(lp), str(g)]] for lp, g in zip(logprobs, greedy, strict=True)],
+        "filtered_resps": [[str(lp), str(g)] for lp, g in zip(logprobs, greedy, strict=True)],
+        "filter": "none",
+        "metrics": ["acc", "acc_norm"],
+        "doc_hash": "d" * 8,
+        "prompt_hash": "p" * 8,
+        "target_hash": "t" * 8,
+    }
+    if acc is not None:
+        sample["acc"] = acc
+        sample["acc_norm"] = acc
+    sample.update(extra)
+    return sample
+
+
+def write_jsonl(path: Path, samples: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(s) + "\n" for s in samples), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def run_04(tmp_path: Path) -> Path:
+    """A >= 0.4 output folder: results JSON and an arc_easy samples log with 4 documents."""
+    folder = tmp_path / "out" / "EleutherAI__pythia-410m"
+    write_json(folder / f"results_{STAMP}.json", results_04())
+    write_jsonl(
+        folder / f"samples_arc_easy_{STAMP}.jsonl",
+        [
+            mc_sample(0, [-5.5, -3.25, -1.0, -7.0], "2", acc=1.0),
+            mc_sample(1, [-2.0, -4.0, -6.0, -8.0], "3", acc=0.0),
+            # A non-numeric target is matched against the choices' continuations.
+            mc_sample(2, [-9.0, -0.5, -3.0, -4.0], "green", acc=1.0),
+            # No acc logged: correctness comes from argmax(logprobs) == target.
+            mc_sample(3, [-1.5, -2.5, -0.25, -3.5], "0", acc=None),
+        ],
+    )
+    return folder
+
+
+# --------------------------------------------------------------------------------------------
+# v0.3 layout
+# --------------------------------------------------------------------------------------------
+
+
+def test_v03_file_gives_one_row_per_metric_without_stderr(tmp_path: Path) -> None:
+    file = write_json(
+        tmp_path / "results" / "pythia" / "pythia-160m" / "pythia-160m_mixed_5-shot.json",
+        v03_document(V03_RESULTS),
+    )
+    table = read_lm_eval(file)
+    # 1 (arithmetic acc) + 2 (lambada ppl, acc) + 2 (mmlu acc, acc_norm) + 4 (squad2) = 9;
+    # the 5 *_stderr keys are not rows.
+    assert len(table) == 9
+    assert not table["metric"].str.contains("stderr").any()
+    row = table.set_index(["subtask", "metric"])
+    assert row.loc[("arithmetic_2da", "acc"), "task"] == "arithmetic"
+    assert row.loc[("arithmetic_2da", "acc"), "score"] == 0.125
+    assert row.loc[("arithmetic_2da", "acc"), "metric_kind"] == "accuracy"
+    assert row.loc[("hendrycksTest-anatomy", "acc_norm"), "task"] == "hendrycksTest"
+    assert row.loc[("hendrycksTest-anatomy", "acc_norm"), "score"] == 0.3125
+    # Perplexity is kept as given, kind "other".
+    assert row.loc[("lambada_openai", "ppl"), "score"] == 25.5
+    assert row.loc[("lambada_openai", "ppl"), "metric_kind"] == "other"
+    assert row.loc[("lambada_openai", "ppl"), "task"] == "lambada_openai"
+    # SQuAD v2 metrics are percentages upstream: divided by 100.
+    assert row.loc[("squad2", "exact"), "score"] == pytest.approx(0.125)
+    assert row.loc[("squad2", "exact"), "metric_kind"] == "exact_match"
+    assert row.loc[("squad2", "best_exact"), "score"] == pytest.approx(0.5)
+    assert row.loc[("squad2", "HasAns_f1"), "score"] == pytest.approx(0.3125)
+    assert set(table["model"]) == {"pythia-160m"}
+    assert set(table["family"]) == {"pythia"}
+    assert set(table["params"]) == {162_322_944.0}
+    assert set(table["shots"]) == {5}
+    assert table["n_items"].isna().all()
+    assert table["chance"].isna().all()
+    assert "step" not in table.columns and "tokens" not in table.columns
+    assert set(table["source"]) == {"read_lm_eval:pythia-160m_mixed_5-shot.json"}
+
+
+def test_v03_shots_fall_back_to_the_file_name(tmp_path: Path) -> None:
+    file = write_json(
+        tmp_path / "bloom-560m" / "bloom-560m_gsm8k_8-shot.json",
+        v03_document(
+            {"gsm8k": {"acc": 0.0, "acc_stderr": 0.0}},
+            model_args="pretrained=bigscience/bloom-560m",
+            num_fewshot=None,
+        ),
+    )
+    table = read_lm_eval(file)
+    assert table["shots"].tolist() == [8]
+    assert table["params"].tolist() == [559_214_592.0]
+    assert table["family"].tolist() == ["bloom"]
+
+
+def test_v03_local_model_path_names_the_model_after_its_folder(tmp_path: Path) -> None:
+    # The LLaMA runs give a local checkpoint path as pretrained=.
+    folder = tmp_path / "results" / "llama" / "llama-7B"
+    write_json(
+        folder / "llama-7B_arithmetic_5-shot.json",
+        v03_document(
+            {"arithmetic_2da": {"acc": 0.0, "acc_stderr": 0.0}},
+            model_args="pretrained=/models/LLaMA/huggingface/7B,use_accelerate=True",
+        ),
+    )
+    table = read_lm_eval(tmp_path / "results")
+    assert table["model"].tolist() == ["llama-7B"]
+    assert table["family"].tolist() == ["llama"]
+    assert table["params"].tolist() == [6.7e9]
+    assert table["source"].tolist() == [
+        "read_lm_eval:llama/llama-7B/llama-7B_arithmetic_5-shot.json"
+    ]
+
+
+def test_pythia_checkpoints_are_models_with_step_and_tokens(tmp_path: Path) -> None:
+    root = tmp_path / "evals" / "pythia-v1" / "pythia-160m-deduped" / "zero-shot"
+    for step, acc in [(0, 0.0), (512, 0.125), (143000, 0.5)]:
+        write_json(
+            root / f"160m-deduped_step{step}.json",
+            v03_document(
+                {"piqa": {"acc": acc, "acc_stderr": 0.01}},
+                model_args=f"pretrained=EleutherAI/pythia-v1.1-160m-deduped,revision=step{step}",
+                num_fewshot=0,
+            ),
+        )
+    table = read_lm_eval(tmp_path / "evals").sort_values("step").reset_index(drop=True)
+    assert table["model"].tolist() == [
+        "pythia-160m-deduped@step0",
+        "pythia-160m-deduped@step512",
+        "pythia-160m-deduped@step143000",
+    ]
+    assert table["step"].tolist() == [0, 512, 143000]
+    # tokens = step x 2,097,152; empty at step 0 (the table needs positive counts).
+    assert math.isnan(table.loc[0, "tokens"])
+    assert table.loc[1, "tokens"] == 512 * 2_097_152
+    assert table.loc[2, "tokens"] == 299_892_736_000
+    assert table["family"].unique().tolist() == ["pythia-deduped"]
+    assert table["params"].unique().tolist() == [162_322_944.0]
+    assert table["score"].tolist() == [0.0, 0.125, 0.5]
+
+
+def test_batch_size_ablation_tokens_per_step_follow_the_name(tmp_path: Path) -> None:
+    write_json(
+        tmp_path / "70m-0.25MtokBS_step1144000.json",
+        v03_document(
+            {"piqa": {"acc": 0.5}},
+            model_args="pretrained=EleutherAI/pythia-v1.1-70m-0.25MtokBS,revision=step1144000",
+        ),
+    )
+    table = read_lm_eval(tmp_path)
+    assert table["model"].tolist() == ["pythia-70m-0.25MtokBS@step1144000"]
+    assert table["family"].tolist() == ["pythia-0.25MtokBS"]
+    # 0.25 x 2**20 tokens per step; 8x the steps of the 2M-token run, the same 299.9B tokens.
+    assert table["tokens"].tolist() == [299_892_736_000.0]
+    assert table["params"].tolist() == [70_426_624.0]
+
+
+# --------------------------------------------------------------------------------------------
+# >= 0.4 layout
+# --------------------------------------------------------------------------------------------
+
+
+def test_04_results_file(run_04: Path) -> None:
+    table = read_lm_eval(run_04)
+    # mmlu (a group: its average is not a row) -> 2 subtasks x acc; gsm8k 2 filters;
+    # squadv2 2 metrics; arc_easy acc + acc_norm: 2 + 2 + 2 + 2 = 8 rows.
+    assert len(table) == 8
+    assert "mmlu" not in set(table["subtask"])
+    rows = table.set_index(["subtask", "metric"])
+    assert rows.loc[("mmlu_anatomy", "acc"), "task"] == "mmlu"
+    assert rows.loc[("mmlu_virology", "acc"), "score"] == 0.5
+    assert rows.loc[("mmlu_virology", "acc"), "n_items"] == 166
+    assert rows.loc[("gsm8k", "exact_match,strict-match"), "score"] == 0.0625
+    assert rows.loc[("gsm8k", "exact_match,flexible-extract"), "score"] == 0.125
+    assert rows.loc[("gsm8k", "exact_match,flexible-extract"), "metric_kind"] == "exact_match"
+    assert rows.loc[("gsm8k", "exact_match,strict-match"), "shots"] == 5
+    assert rows.loc[("gsm8k", "exact_match,strict-match"), "n_items"] == 100
+    assert rows.loc[("squadv2", "exact"), "score"] == pytest.approx(0.40)
+    assert rows.loc[("squadv2", "f1"), "score"] == pytest.approx(0.45)
+    assert rows.loc[("arc_easy", "acc_norm"), "score"] == 0.375
+    assert rows.loc[("arc_easy", "acc"), "shots"] == 0
+    assert set(table["model"]) == {"pythia-410m@step3000"}
+    assert set(table["step"]) == {3000}
+    assert set(table["tokens"]) == {3000.0 * PYTHIA_TOKENS_PER_STEP}
+    assert set(table["params"]) == {405_334_016.0}
+    assert set(table["source"]) == {f"read_lm_eval:results_{STAMP}.json"}
+
+
+def test_04_shots_fall_back_to_the_task_config(tmp_path: Path) -> None:
+    document = results_04()
+    del document["n-shot"]
+    document["configs"]["arc_easy"]["num_fewshot"] = 25
+    write_json(tmp_path / "results.json", document)
+    with pytest.raises(DataFormatError, match="'mmlu_anatomy' has no number of shots"):
+        read_lm_eval(tmp_path)
+    document["results"] = {"arc_easy": document["results"]["arc_easy"]}
+    write_json(tmp_path / "results.json", document)
+    assert set(read_lm_eval(tmp_path)["shots"]) == {25}
+
+
+def test_04_model_args_as_a_dict_and_model_name_fallback(tmp_path: Path) -> None:
+    document = results_04()
+    document["config"]["model_args"] = {"pretrained": "EleutherAI/pythia-1b", "dtype": "bf16"}
+    write_json(tmp_path / "a" / "results.json", document)
+    document = results_04()
+    document["config"]["model_args"] = None
+    document["model_name"] = "EleutherAI/pythia-2.8b"
+    write_json(tmp_path / "b" / "results.json", document)
+    table = read_lm_eval(tmp_path)
+    assert sorted(table["model"].unique()) == ["pythia-1b", "pythia-2.8b"]
+    assert "step" not in table.columns
+
+
+# --------------------------------------------------------------------------------------------
+# Sizes, families, duplicates
+# --------------------------------------------------------------------------------------------
+
+
+def test_unknown_model_without_sizes_names_the_model_and_asks_for_sizes(tmp_path: Path) -> None:
+    file = write_json(
+        tmp_path / "my-lm-3b_arc_0-shot.json",
+        v03_document({"arc_easy": {"acc": 0.5}}, model_args="pretrained=acme/my-lm-3b"),
+    )
+    with pytest.raises(DataFormatError, match=r"'my-lm-3b'.*sizes=") as error:
+        read_lm_eval(file)
+    assert error.value.path == file
+    assert str(file) in str(error.value)
+
+
+def test_sizes_override_the_built_in_table_by_any_name(tmp_path: Path) -> None:
+    write_json(
+        tmp_path / "a.json",
+        v03_document({"arc_easy": {"acc": 0.5}}, model_args="pretrained=acme/my-lm-3b"),
+    )
+    write_json(
+        tmp_path / "b.json",
+        v03_document({"arc_easy": {"acc": 0.25}}, model_args="pretrained=EleutherAI/pythia-70m"),
+    )
+    table = read_lm_eval(tmp_path, sizes={"MY-LM-3B": 3.1e9, "EleutherAI/pythia-70m": 7.0e7})
+    params = dict(zip(table["model"], table["params"], strict=True))
+    assert params == {"my-lm-3b": 3.1e9, "pythia-70m": 7.0e7}
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "many"])
+def test_invalid_sizes_are_a_config_error(tmp_path: Path, bad: Any) -> None:
+    file = write_json(tmp_path / "a.json", v03_document({"arc_easy": {"acc": 0.5}}))
+    with pytest.raises(ConfigError, match="positive parameter count"):
+        read_lm_eval(file, sizes={"pythia-160m": bad})
+
+
+def test_family_argument_is_written_on_every_row(tmp_path: Path) -> None:
+    file = write_json(tmp_path / "a.json", v03_document({"arc_easy": {"acc": 0.5}}))
+    assert read_lm_eval(file, family="my suite")["family"].tolist() == ["my suite"]
+
+
+def test_repeated_evaluations_keep_the_first_file_and_warn(tmp_path: Path) -> None:
+    # Two group files of one model both score boolq (as the v0.3 LLaMA folders do).
+    folder = tmp_path / "opt-125m"
+    write_json(
+        folder / "opt-125m_common_sense_reasoning_0-shot.json",
+        v03_document({"boolq": {"acc": 0.625}}, model_args="pretrained=facebook/opt-125m"),
+    )
+    write_json(
+        folder / "opt-125m_superglue_0-shot.json",
+        v03_document(
+            {"boolq": {"acc": 0.5}, "cb": {"acc": 0.375}},
+            model_args="pretrained=facebook/opt-125m",
+        ),
+    )
+    with pytest.warns(UserWarning, match=r"dropped 1 rows .*'boolq'/'acc'"):
+        table = read_lm_eval(tmp_path)
+    assert len(table) == 2
+    assert table.set_index("subtask").loc["boolq", "score"] == 0.625
+
+
+def test_non_finite_values_are_dropped_with_a_warning(tmp_path: Path) -> None:
+    file = tmp_path / "a.json"
+    file.write_text(
+        '{"results": {"cola": {"mcc": NaN, "acc": 0.5}, "rte": {"acc": null}},'
+        ' "config": {"model_args": "pretrained=facebook/opt-350m", "num_fewshot": 0}}',
+        encoding="utf-8",
+    )
+    with pytest.warns(UserWarning, match="dropped 2 metric values that are not finite"):
+        table = read_lm_eval(file)
+    assert table["metric"].tolist() == ["acc"]
+    assert table["params"].tolist() == [350e6]
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input
+# --------------------------------------------------------------------------------------------
+
+
+def test_corrupt_json_names_the_file(tmp_path: Path) -> None:
+    file = tmp_path / "broken.json"
+    file.write_text('{"results": {"arc_easy": {"acc": 0.5', encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"broken\.json: is not valid JSON") as error:
+        read_lm_eval(tmp_path)
+    assert error.value.path == file
+    assert not isinstance(error.value, EmptyInputError)
+
+
+def test_empty_file_is_empty_input(tmp_path: Path) -> None:
+    file = tmp_path / "empty.json"
+    file.write_text("  \n", encoding="utf-8")
+    with pytest.raises(EmptyInputError, match=r"empty\.json: the file is empty"):
+        read_lm_eval(file)
+
+
+def test_empty_folder_is_empty_input(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("no results here", encoding="utf-8")
+    with pytest.raises(EmptyInputError, match=r"no \*\.json files") as error:
+        read_lm_eval(tmp_path)
+    assert error.value.path == tmp_path
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(DataFormatError, match="no such file or folder"):
+        read_lm_eval(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("document", [[1, 2], {"evals": {}}, {"results": [1]}])
+def test_json_that_is_not_a_results_file(tmp_path: Path, document: Any) -> None:
+    file = write_json(tmp_path / "other.json", document)
+    with pytest.raises(DataFormatError, match=r"other\.json: is not an lm-evaluation-harness"):
+        read_lm_eval(file)
+
+
+def test_task_entry_that_is_not_a_dict(tmp_path: Path) -> None:
+    file = write_json(tmp_path / "odd.json", v03_document({"arc_easy": 0.5}))
+    with pytest.raises(DataFormatError, match=r"results\['arc_easy'\] is a float"):
+        read_lm_eval(file)
+
+
+def test_file_without_shots(tmp_path: Path) -> None:
+    file = write_json(
+        tmp_path / "results.json", v03_document({"arc_easy": {"acc": 0.5}}, num_fewshot=None)
+    )
+    with pytest.raises(DataFormatError, match="'arc_easy' has no number of shots"):
+        read_lm_eval(file)
+
+
+def test_results_without_any_score(tmp_path: Path) -> None:
+    file = write_json(tmp_path / "a.json", v03_document({"arc_easy": {"acc_stderr": 0.1}}))
+    with pytest.raises(EmptyInputError, match="no scores found"):
+        read_lm_eval(file)
+
+
+# --------------------------------------------------------------------------------------------
+# Per-sample logs -> item table
+# --------------------------------------------------------------------------------------------
+
+
+def test_multiple_choice_samples_become_items(run_04: Path) -> None:
+    items = read_lm_eval_samples(run_04).set_index("item")
+    assert list(items.index) == ["0", "1", "2", "3"]
+    assert items.loc["0", "choice_logprobs"] == (-5.5, -3.25, -1.0, -7.0)
+    assert items.loc["0", "correct_choice"] == 2
+    assert items.loc["0", "logprob"] == -1.0
+    assert items.loc["0", "correct"] == 1
+    assert items.loc["1", "logprob"] == -8.0
+    assert items.loc["1", "correct"] == 0
+    assert items.loc["2", "correct_choice"] == 1  # "green" matched to the continuation " green"
+    assert items.loc["2", "logprob"] == -0.5
+    assert items.loc["3", "correct"] == 0  # argmax is choice 2, the target is choice 0
+    assert items.loc["3", "logprob"] == -1.5
+    assert set(items["task"]) == {"arc_easy"}
+    assert set(items["subtask"]) == {"arc_easy"}
+    assert set(items["model"]) == {"pythia-410m@step3000"}
+    assert set(items["step"]) == {3000}
+    assert set(items["shots"]) == {0}
+    assert set(items["params"]) == {405_334_016.0}
+    assert set(items["family"]) == {"pythia"}
+    assert items["target_tokens"].isna().all()
+    assert set(items["source"]) == {f"read_lm_eval_samples:samples_arc_easy_{STAMP}.jsonl"}
+    assert str(items["correct"].dtype) == "Int64"
+
+
+def test_numeric_leaves_and_integer_targets_are_accepted(tmp_path: Path) -> None:
+    sample = mc_sample(7, [-1.0, -2.0], 1, acc=0.0)
+    sample["filtered_resps"] = [[-1.0, False], [-2.0, False]]
+    file = write_jsonl(tmp_path / f"samples_piqa_{STAMP}.jsonl", [sample])
+    items = read_lm_eval_samples(file, model="pythia-1b", shots=0)
+    assert items["choice_logprobs"].tolist() == [(-1.0, -2.0)]
+    assert items["correct_choice"].tolist() == [1]
+    assert items["logprob"].tolist() == [-2.0]
+    assert items["params"].tolist() == [1_011_781_632.0]
+
+
+def test_loglikelihood_rolling_and_generation_samples(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    write_json(folder / f"results_{STAMP}.json", results_04())
+    write_jsonl(
+        folder / f"samples_lambada_openai_{STAMP}.jsonl",
+        [
+            {"doc_id": 0, "target": " dog", "filtered_resps": [["-2.5", "True"]], "acc": 1.0},
+            {"doc_id": 1, "target": " cat", "filtered_resps": [["-6.0", "False"]], "acc": 0.0},
+        ],
+    )
+    write_jsonl(
+        folder / f"samples_wikitext_{STAMP}.jsonl",
+        [{"doc_id": 0, "target": "", "filtered_resps": ["-1234.5"], "word_perplexity": 20.0}],
+    )
+    items = read_lm_eval_samples(folder, shots=0).set_index(["subtask", "item"])
+    assert items.loc[("lambada_openai", "0"), "logprob"] == -2.5
+    assert items.loc[("lambada_openai", "1"), "correct"] == 0
+    assert items.loc[("lambada_openai", "0"), "choice_logprobs"] is None
+    assert pd.isna(items.loc[("lambada_openai", "0"), "correct_choice"])
+    assert items.loc[("wikitext", "0"), "logprob"] == -1234.5
+    assert pd.isna(items.loc[("wikitext", "0"), "correct"])
+
+
+def test_several_filters_need_filter_name(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    write_json(folder / f"results_{STAMP}.json", results_04())
+    samples = [
+        {"doc_id": 0, "target": "18", "filtered_resps": ["18"], "filter": f, "exact_match": v}
+        for f, v in [("strict-match", 0.0), ("flexible-extract", 1.0)]
+    ]
+    file = write_jsonl(folder / f"samples_gsm8k_{STAMP}.jsonl", samples)
+    with pytest.raises(DataFormatError, match=r"flexible-extract, strict-match.*filter_name="):
+        read_lm_eval_samples(file)
+    items = read_lm_eval_samples(file, filter_name="flexible-extract")
+    assert items["correct"].tolist() == [1]
+    assert math.isnan(items["logprob"].iloc[0])
+    assert items["shots"].tolist() == [5]
+    with pytest.raises(DataFormatError, match="no samples for filter 'none'"):
+        read_lm_eval_samples(file, filter_name="none")
+
+
+def test_samples_without_results_need_model_and_shots(tmp_path: Path) -> None:
+    file = write_jsonl(
+        tmp_path / f"samples_arc_easy_{STAMP}.jsonl", [mc_sample(0, [-1.0, -2.0], "0", acc=1.0)]
+    )
+    with pytest.raises(DataFormatError, match="pass model="):
+        read_lm_eval_samples(file)
+    with pytest.raises(DataFormatError, match="pass shots="):
+        read_lm_eval_samples(file, model="pythia-70m")
+    items = read_lm_eval_samples(file, model="pythia-70m@step1000", shots=0)
+    assert items["model"].tolist() == ["pythia-70m@step1000"]
+    assert items["step"].tolist() == [1000]
+    assert items["params"].tolist() == [70_426_624.0]
+
+
+@pytest.mark.parametrize(
+    ("content", "error", "message"),
+    [
+        ("", EmptyInputError, "the file is empty"),
+        (
+            '{"doc_id": 0, "target": "0", "filtered_resps": [["-1", "False"]]}\n{"doc_id": 1,',
+            DataFormatError,
+            "line 2 is not valid JSON",
+        ),
+        ("[1, 2]\n", DataFormatError, "line 1 is not a JSON object"),
+        ('{"target": "0", "filtered_resps": []}\n', DataFormatError, "line 1 has no 'doc_id'"),
+        ('{"doc_id": 0, "target": "0"}\n', DataFormatError, "no 'filtered_resps'"),
+    ],
+)
+def test_bad_sample_files_name_the_file_and_line(
+    tmp_path: Path, content: str, error: type[Exception], message: str
+) -> None:
+    file = tmp_path / f"samples_arc_easy_{STAMP}.jsonl"
+    file.write_text(content, encoding="utf-8")
+    with pytest.raises(error, match=re.escape(message)) as raised:
+        read_lm_eval_samples(file, model="pythia-70m", shots=0)
+    assert str(file) in str(raised.value)
+
+
+def test_target_outside_the_choices_and_repeated_documents(tmp_path: Path) -> None:
+    file = write_jsonl(
+        tmp_path / f"samples_arc_easy_{STAMP}.jsonl", [mc_sample(0, [-1.0, -2.0], "5", acc=0.0)]
+    )
+    with pytest.raises(DataFormatError, match=r"target '5' is not a choice index in 0\.\.1"):
+        read_lm_eval_samples(file, model="pythia-70m", shots=0)
+    write_jsonl(file, [mc_sample(0, [-1.0, -2.0], "0", acc=1.0)] * 2)
+    with pytest.raises(DataFormatError, match="doc_id 0 appears on lines 1 and 2"):
+        read_lm_eval_samples(file, model="pythia-70m", shots=0)
+
+
+def test_samples_folder_without_logs(tmp_path: Path) -> None:
+    write_json(tmp_path / f"results_{STAMP}.json", results_04())
+    with pytest.raises(EmptyInputError, match=r"no samples_\*\.jsonl"):
+        read_lm_eval_samples(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# Model sizes
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("EleutherAI/pythia-160m-deduped", 162_322_944),
+        ("pythia-70M", 70_426_624),
+        ("EleutherAI/pythia-v1.1-1b-bf16", 1_011_781_632),
+        ("pythia-1.4b-deduped@step3000", 1_414_647_808),
+        ("EleutherAI/intervention-pythia-v1.1-6.9b-deduped-long", 6_857_302_016),
+        ("pythia-410m-0.5MtokBS", 405_334_016),
+        ("pythia-12b-v0", 11_846_072_320),
+        ("pythia-1.3b", 1_414_647_808),  # the old name of pythia-1.4b
+        ("facebook/opt-1.3b", 1.3e9),
+        ("bigscience/bloom-7b1", 7_069_016_064),
+        ("facebook/xglm-564M", 564e6),
+        ("huggyllama/llama-30b", 32.5e9),
+        ("decapoda-research/llama-7b-hf", 6.7e9),
+        ("mosaicml/mpt-30b", 29.95e9),
+    ],
+)
+def test_params_for_tolerates_case_orgs_variants_and_checkpoints(
+    name: str, expected: float
+) -> None:
+    assert params_for(name) == float(expected)
+
+
+@pytest.mark.parametrize("name", ["gpt-5", "pythia-14m", "opt-2b", "llama-2-7b", "bloomz-7b1x"])
+def test_params_for_unknown_models_is_none(name: str) -> None:
+    assert params_for(name) is None
+
+
+def test_canonical_model_name() -> None:
+    assert canonical_model_name("EleutherAI/pythia-v1.1-160m-0.5MtokBS@step20") == "pythia-160m"
+    assert canonical_model_name(" LLaMA-7B ") == "llama-7b"
+
+
+def test_pythia_counts_follow_the_gpt_neox_architecture() -> None:
+    # Untied input and output embeddings (2 V h), per layer 12 h^2 + 13 h (attention, MLP,
+    # biases, two layer norms), a final layer norm (2 h). The padded vocabulary V is 50,304,
+    # except 50,432 for 6.9B and 50,688 for 12B (their Hugging Face configs' vocab_size).
+    shapes = {
+        "70m": (6, 512, 50_304), "160m": (12, 768, 50_304), "410m": (24, 1024, 50_304),
+        "1b": (16, 2048, 50_304), "1.4b": (24, 2048, 50_304), "2.8b": (32, 2560, 50_304),
+        "6.9b": (32, 4096, 50_432), "12b": (36, 5120, 50_688),
+    }  # fmt: skip
+    for size, (layers, width, vocabulary) in shapes.items():
+        non_embedding = layers * (12 * width**2 + 13 * width) + 2 * width
+        assert PYTHIA_NON_EMBEDDING_PARAMS[f"pythia-{size}"] == non_embedding
+        assert PARAMETER_COUNTS[f"pythia-{size}"] == non_embedding + 2 * vocabulary * width
+
+
+def test_bloom_counts_follow_the_bloom_architecture() -> None:
+    # Tied embeddings (V h), per layer 12 h^2 + 13 h, embedding and final layer norms (4 h);
+    # V = 250,880 (BigScience 2022, Table 3).
+    vocabulary = 250_880
+    shapes = {
+        "bloom-560m": (24, 1024), "bloom-1b1": (24, 1536), "bloom-1b7": (24, 2048),
+        "bloom-3b": (30, 2560), "bloom-7b1": (30, 4096), "bloom": (70, 14336),
+    }  # fmt: skip
+    for name, (layers, width) in shapes.items():
+        expected = vocabulary * width + layers * (12 * width**2 + 13 * width) + 4 * width
+        assert PARAMETER_COUNTS[name] == expected
+
+
+# --------------------------------------------------------------------------------------------
+# Real files
+# --------------------------------------------------------------------------------------------
+
+
+def walk_results(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    for file in sorted(root.rglob("*.json")):
+        yield file, json.loads(file.read_text(encoding="utf-8"))
+
+
+def count_rows(root: Path, model_key: Any) -> tuple[int, int]:
+    """(distinct rows, repeated rows) counted straight from the JSON files."""
+    seen: set[tuple[Any, ...]] = set()
+    repeats = 0
+    for file, document in walk_results(root):
+        model = model_key(file, document)
+        shots = document["config"]["num_fewshot"]
+        for task, metrics in document["results"].items():
+            for metric in metrics:
+                if metric.endswith("_stderr"):
+                    continue
+                key = (model, shots, task, metric)
+                if key in seen:
+                    repeats += 1
+                seen.add(key)
+    return len(seen), repeats
+
+
+@pytest.fixture(scope="module")
+def harness_v03(data_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    with pytest.warns(UserWarning) as caught:
+        table = read_lm_eval(data_dir / "lm-eval-harness-v0.3")
+    return table, [str(w.message) for w in caught]
+
+
+@pytest.fixture(scope="module")
+def pythia_evals(data_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    with pytest.warns(UserWarning) as caught:
+        table = read_lm_eval(data_dir / "pythia-evals")
+    return table, [str(w.message) for w in caught]
+
+
+@pytest.mark.realdata
+def test_real_harness_v03_row_counts(
+    data_dir: Path, harness_v03: tuple[pd.DataFrame, list[str]]
+) -> None:
+    table, messages = harness_v03
+    root = data_dir / "lm-eval-harness-v0.3"
+    distinct, repeats = count_rows(root, lambda file, _: file.parent.name)
+    # 166 result JSONs (190 files with the READMEs); 3,483 (task, metric) entries that are not
+    # *_stderr, over 22 models (BLOOM 5, OPT 8, XGLM 5, LLaMA 3, MPT 1). 8 of them re-score a
+    # task that an earlier file of the same model scored (LLaMA-13B boolq, copa, drop em/f1;
+    # LLaMA-7B drop em/f1; MPT-7B boolq, copa), leaving 3,475 rows.
+    assert (distinct, repeats) == (3475, 8)
+    assert len(table) == distinct
+    assert messages == [
+        f"{root}: dropped 8 rows that repeat a (task, subtask, family, model, shots, metric) "
+        "already read from an earlier file in sorted path order (re-runs of one evaluation; e.g. "
+        "'drop'/'em' in results/llama/llama-13B/llama-13B_reading_comprehension_0-shot.json); "
+        "the first was kept"
+    ]
+    assert table.groupby("family")["model"].nunique().to_dict() == {
+        "bloom": 5, "llama": 3, "mpt": 1, "opt": 8, "xglm": 5,
+    }  # fmt: skip
+    assert table.groupby("family").size().to_dict() == {
+        "bloom": 556, "llama": 1118, "mpt": 383, "opt": 1024, "xglm": 394,
+    }  # fmt: skip
+    assert "step" not in table.columns
+
+
+@pytest.mark.realdata
+def test_real_harness_v03_cells(
+    data_dir: Path, harness_v03: tuple[pd.DataFrame, list[str]]
+) -> None:
+    table, _ = harness_v03
+    root = data_dir / "lm-eval-harness-v0.3" / "results"
+    rows = table.set_index(["model", "subtask", "shots", "metric"])
+    for model, file_name, task, metric in [
+        ("bloom-1b1", "bloom-1b1_common_sense_reasoning_0-shot.json", "boolq", "acc"),
+        ("xglm-564M", "xglm-564M_xnli_0-shot.json", "xnli_sw", "acc"),
+        ("mpt-7b", "mpt-7b_lambada_0-shot.json", "lambada_openai", "ppl"),
+        ("llama-30B", "llama-30B_bbh_3-shot.json", "bigbench_navigate", "multiple_choice_grade"),
+        ("opt-66b", "opt-66b.json", "hendrycksTest-virology", "acc_norm"),
+    ]:
+        family = table.loc[table["model"] == model, "family"].iloc[0]
+        document = json.loads((root / family / model / file_name).read_text(encoding="utf-8"))
+        shots = document["config"]["num_fewshot"]
+        source = document["results"][task][metric]
+        assert rows.loc[(model, task, shots, metric), "score"] == source
+        assert rows.loc[(model, task, shots, metric), "source"].endswith(file_name)
+    # SQuAD v2 is stored in percent and divided by 100.
+    squad = json.loads(
+        (root / "llama" / "llama-7B" / "llama-7B_question_answering_0-shot.json").read_text()
+    )["results"]["squad2"]
+    assert rows.loc[("llama-7B", "squad2", 0, "exact"), "score"] == pytest.approx(
+        squad["exact"] / 100
+    )
+    assert rows.loc[("llama-7B", "squad2", 0, "best_f1"), "score"] == pytest.approx(
+        squad["best_f1"] / 100
+    )
+    assert rows.loc[("llama-13B", "drop", 0, "f1"), "source"].endswith(
+        "llama-13B_mathematical_reasoning_0-shot.json"  # first in sorted order wins
+    )
+    assert table.loc[table["model"] == "llama-30B", "params"].unique().tolist() == [32.5e9]
+    assert table.loc[table["model"] == "bloom-560m", "params"].unique().tolist() == [559_214_592]
+
+
+@pytest.mark.realdata
+def test_real_llama_arithmetic_zeros_are_kept(
+    harness_v03: tuple[pd.DataFrame, list[str]],
+) -> None:
+    # SOURCES.md: the LLaMA arithmetic values are a known-bad upstream run (all 0.0). They are
+    # read as given (documented in read_lm_eval) so that a user sees, and filters, them.
+    table, _ = harness_v03
+    arithmetic = table[(table["task"] == "arithmetic") & (table["family"] == "llama")]
+    # LLaMA-7B and -13B have arithmetic_5-shot.json (10 subtasks x acc); LLaMA-30B has none.
+    assert sorted(arithmetic["model"].unique()) == ["llama-13B", "llama-7B"]
+    assert len(arithmetic) == 20
+    assert (arithmetic["score"] == 0.0).all()
+    assert set(arithmetic["shots"]) == {5}
+    mpt = table[(table["task"] == "arithmetic") & (table["model"] == "mpt-7b")]
+    assert len(mpt) == 10 and (mpt["score"] > 0).any()
+
+
+def pythia_model_key(file: Path, document: dict[str, Any]) -> tuple[str, str | None]:
+    args = dict(
+        part.split("=", 1) for part in document["config"]["model_args"].split(",") if "=" in part
+    )
+    return args["pretrained"], args.get("revision")
+
+
+@pytest.mark.realdata
+def test_real_pythia_row_counts(
+    data_dir: Path, pythia_evals: tuple[pd.DataFrame, list[str]]
+) -> None:
+    table, messages = pythia_evals
+    root = data_dir / "pythia-evals"
+    files = sorted(root.rglob("*.json"))
+    # 889 result JSONs: 876 Pythia checkpoints (zero-shot, five-shot, the batch-size ablations,
+    # and the baseline/intervention runs of the gender-pronoun experiment) + 5 BLOOM + 8 OPT
+    # final models. The evals/csv/*.csv files are another format and are not read.
+    assert len(files) == 889
+    assert sum("pythia-v1" in file.parts for file in files) == 876
+    distinct, repeats = count_rows(root, pythia_model_key)
+    # 132,074 non-stderr (task, metric) entries. The baseline/ folders re-evaluate checkpoints
+    # that zero-shot/ also holds: 1.4b-deduped at steps 123000, 133000, 143000 (23 tasks, 46
+    # metrics each), 410m-deduped at 143000 (22 tasks, 44), 70m- and 6.9b-deduped at 143000
+    # (87 tasks, 172 each): 3 x 46 + 44 + 2 x 172 = 526 repeats, leaving 131,548 rows.
+    assert (distinct, repeats) == (131_548, 526)
+    assert len(table) == distinct
+    assert len(messages) == 1 and "dropped 526 rows" in messages[0]
+    assert table.groupby("family")["model"].nunique().to_dict() == {
+        "bloom": 5,
+        "opt": 8,
+        # 7 sizes (no plain 1b folder) x 27 checkpoints
+        "pythia": 189,
+        # 8 sizes x 27 zero-shot checkpoints, + 27 baseline-only 1.4b steps (114000-142000 but
+        # 123000, 133000) + 9 each for 70m, 410m, 6.9b (134000-142000)
+        "pythia-deduped": 270,
+        "pythia-bf16": 27,  # pythia-1b-bf16
+        "pythia-0.25MtokBS": 14,
+        "pythia-0.5MtokBS": 45,  # 160m, 410m, 1b x 15
+        "pythia-1MtokBS": 15,
+        "intervention-pythia-deduped": 40,  # 70m, 410m, 6.9b, 1.4b x 10
+        "intervention-pythia-deduped-long": 30,  # 1.4b x 30
+    }
+
+
+@pytest.mark.realdata
+def test_real_pythia_models_are_unique_per_size_and_checkpoint(
+    pythia_evals: tuple[pd.DataFrame, list[str]],
+) -> None:
+    table, _ = pythia_evals
+    pythia = table[table["family"].str.contains("pythia")]
+    per_model = pythia.groupby("model").agg(
+        params=("params", "nunique"), step=("step", "nunique"), tokens=("tokens", "max")
+    )
+    assert (per_model["params"] == 1).all() and (per_model["step"] == 1).all()
+    names = pythia["model"].str.extract(r"^(?P<base>.+)@step(?P<step>\d+)$")
+    assert names.notna().all().all()
+    assert (names["step"].astype(int) == pythia["step"].astype(int).to_numpy()).all()
+    # Every run ends at 299,892,736,000 tokens whatever its batch size.
+    final = pythia.groupby("model")["tokens"].max()
+    assert final.max() == 299_892_736_000
+    standard = pythia[pythia["family"].isin(["pythia", "pythia-deduped"]) & (pythia["step"] > 0)]
+    assert np.array_equal(
+        standard["tokens"].to_numpy(), standard["step"].astype(float).to_numpy() * 2_097_152
+    )
+    assert pythia.loc[pythia["step"] == 0, "tokens"].isna().all()
+    assert sorted(pythia.loc[pythia["family"] == "pythia", "params"].unique()) == [
+        70_426_624, 162_322_944, 405_334_016, 1_414_647_808,
+        2_775_208_960, 6_857_302_016, 11_846_072_320,
+    ]  # fmt: skip
+    assert set(pythia["shots"]) == {0, 5}
+
+
+@pytest.mark.realdata
+def test_real_pythia_cells(data_dir: Path, pythia_evals: tuple[pd.DataFrame, list[str]]) -> None:
+    table, _ = pythia_evals
+    evals = data_dir / "pythia-evals" / "evals"
+    rows = table.set_index(["model", "subtask", "shots", "metric"])
+    for model, relative, task, metric in [
+        ("pythia-1.4b@step143000", "pythia-1.4b/zero-shot/1.4b_step143000.json",
+         "lambada_openai", "ppl"),
+        ("pythia-1.4b@step143000", "pythia-1.4b/zero-shot/1.4b_step143000.json",
+         "lambada_openai", "acc"),
+        ("pythia-12b-deduped@step3000",
+         "pythia-12b-deduped/five-shot/12b-deduped-5shot_step3000.json",
+         "arc_challenge", "acc_norm"),
+        ("pythia-70m@step0", "pythia-70m/zero-shot/70m_step0.json",
+         "crows_pairs_french_age", "likelihood_difference"),
+        ("pythia-160m-0.5MtokBS@step132000",
+         "pythia-160m-0.5MtokBS/160m-0.5MtokBS_step132000.json", "sciq", "acc"),
+        # Where baseline/ and zero-shot/ both hold a checkpoint, baseline/ (first in sorted
+        # order) is kept.
+        ("pythia-70m-deduped@step143000",
+         "pythia-70m-deduped/baseline/baseline-70m-deduped_step143000.json",
+         "arc_challenge", "acc"),
+    ]:  # fmt: skip
+        file = evals / "pythia-v1" / relative
+        document = json.loads(file.read_text(encoding="utf-8"))
+        shots = document["config"]["num_fewshot"]
+        assert rows.loc[(model, task, shots, metric), "score"] == document["results"][task][metric]
+        assert rows.loc[(model, task, shots, metric), "source"] == (
+            f"read_lm_eval:{file.relative_to(data_dir / 'pythia-evals').as_posix()}"
+        )
+    bloom = json.loads((evals / "bloom" / "bloom-7b1.json").read_text(encoding="utf-8"))
+    assert (
+        rows.loc[("bloom-7b1", "piqa", 0, "acc_norm"), "score"]
+        == (bloom["results"]["piqa"]["acc_norm"])
+    )
