@@ -6,8 +6,11 @@ from emergestats.data.bigbench import (
     read_bigbench_results,
     read_bigbench_tasks,
 )
+from emergestats.data.expemergence import read_expemergence
 from emergestats.data.lm_eval import read_lm_eval, read_lm_eval_samples
 from emergestats.data.model_sizes import params_for
+from emergestats.data.obsscaling import read_obsscaling
+from emergestats.data.open_lm import read_open_lm
 from emergestats.data.table import (
     CURVE_KEY,
     EVALUATION_COLUMNS,
@@ -36,8 +39,11 @@ __all__ = [
     "read_bigbench_items",
     "read_bigbench_results",
     "read_bigbench_tasks",
+    "read_expemergence",
     "read_lm_eval",
     "read_lm_eval_samples",
+    "read_obsscaling",
+    "read_open_lm",
     "read_table",
     "to_dataset",
     "validate",

@@ -147,6 +147,11 @@ METRIC_KIND_BY_NAME: Final[dict[str, str]] = {
     "rouge2": "rouge",
     "rougeLsum": "rouge",
     "numeric_match_with_0_1_relative_error": "accuracy",
+    # ExpEmergence (target-class Brier, (1 - p_correct) ** 2) and open_lm task types
+    "tc_brier": "brier",
+    "multiple_choice_accuracy": "multiple_choice_grade",
+    "lm_accuracy": "exact_match",
+    "qa_accuracy": "exact_match",
     # lm-evaluation-harness
     "acc": "accuracy",
     "acc_norm": "accuracy",
