@@ -76,11 +76,16 @@ def load_evaluation_table(source: str) -> pd.DataFrame:
                 path=path,
             )
         return table
-    if source in datasets.DATASETS:
+    tables = sorted(
+        name
+        for name, dataset in datasets.DATASETS.items()
+        if dataset.reader is not None or dataset.source is None
+    )
+    if source in tables:
         return datasets.load(source)
     raise DataFormatError(
         "no such file, folder or dataset; give a CSV/Parquet evaluation table, a BIG-bench "
-        f"results folder, or one of the datasets {', '.join(sorted(datasets.DATASETS))}",
+        f"results folder, or one of the datasets {', '.join(tables)}",
         path=path,
     )
 
