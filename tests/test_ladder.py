@@ -1,0 +1,350 @@
+"""The package's own model ladder: the committed tables, their scores, and their reproduction."""
+
+from __future__ import annotations
+
+import importlib.resources
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emergestats.data.table import (
+    EVALUATION_COLUMNS,
+    ITEM_COLUMNS,
+    read_table,
+    validate,
+    validate_items,
+)
+from emergestats.errors import ConfigError, DataFormatError
+from emergestats.ladder import (
+    LADDER_SEED,
+    LADDER_WIDTHS,
+    SUBSET_SIZES,
+    _read_packaged,
+    evaluate_ladder_items,
+    ladder_params,
+    load_ladder_evaluations,
+    load_ladder_items,
+    subset_groups,
+    train_ladder,
+    write_ladder,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "analyses" / "train_ladder.py"
+
+N_MODELS = 12  # widths 1, 2, 4, ..., 2048
+N_TEST_IMAGES = 540  # 54 test images of each of the 10 digits
+N_METRICS = 9  # accuracy, subset accuracy for L = 2, 4, 8, 16, 32, brier_mean, brier_sum, LL
+QUANTUM = 2.0**-20  # the grid the log-probabilities are stored on
+SCORE_TOLERANCE = 1e-9  # scores are stored rounded to 10 decimals
+
+
+@pytest.fixture(scope="module")
+def evaluations() -> pd.DataFrame:
+    return load_ladder_evaluations()
+
+
+@pytest.fixture(scope="module")
+def items() -> pd.DataFrame:
+    return load_ladder_items()
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("train_ladder", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --------------------------------------------------------------------------------------------
+# The committed tables
+# --------------------------------------------------------------------------------------------
+
+
+def test_packaged_files_are_found_through_importlib_resources() -> None:
+    folder = importlib.resources.files("emergestats") / "resources" / "ladder"
+    assert (folder / "evaluations.csv").is_file()
+    assert (folder / "items.parquet").is_file()
+
+
+def test_packaged_tables_validate_with_the_expected_shape(
+    evaluations: pd.DataFrame, items: pd.DataFrame
+) -> None:
+    assert list(evaluations.columns) == [*EVALUATION_COLUMNS, "target_tokens"]
+    assert list(items.columns) == [*ITEM_COLUMNS, "correct_choice"]
+    assert len(evaluations) == N_MODELS * N_METRICS  # one row per model and metric
+    assert len(items) == N_MODELS * N_TEST_IMAGES  # one row per model and test image
+    pd.testing.assert_frame_equal(validate(evaluations), evaluations)
+    pd.testing.assert_frame_equal(validate_items(items), items)
+    assert set(evaluations["task"]) == set(items["task"]) == {"digits"}
+    assert set(evaluations["subtask"]) == set(items["subtask"]) == {"digits"}
+    assert set(evaluations["family"]) == set(items["family"]) == {"ladder"}
+    assert set(evaluations["shots"]) == set(items["shots"]) == {-1}
+    assert set(items["target_tokens"]) == {1.0}
+    assert evaluations["metric"].value_counts().to_dict() == {
+        metric: N_MODELS
+        for metric in [
+            "accuracy",
+            *(f"subset_accuracy_L{size}" for size in SUBSET_SIZES),
+            "brier_mean",
+            "brier_sum",
+            "log_likelihood",
+        ]
+    }
+
+
+def test_ladder_has_at_least_eight_sizes_over_two_decades(evaluations: pd.DataFrame) -> None:
+    params = np.sort(evaluations["params"].unique())
+    assert len(params) == N_MODELS >= 8
+    assert params[0] == 85.0  # width 1: 64 weights + 1 bias, then 10 x (1 + 1) in the read-out
+    assert params[-1] == 153_610.0  # width 2048: 2048 x 65 + 10 x 2049
+    assert np.log10(params[-1] / params[0]) > 3.2  # at least 2 decades asked for
+
+
+def test_params_count_every_weight_and_bias(items: pd.DataFrame) -> None:
+    sizes = items.drop_duplicates("model").set_index("model")["params"]
+    assert list(sizes.index) == [f"rff-{width:04d}" for width in LADDER_WIDTHS]
+    for model, params in sizes.items():
+        width = int(str(model).removeprefix("rff-"))
+        assert params == width * 64 + width + 10 * width + 10 == ladder_params(width)
+
+
+def test_every_model_scores_the_same_540_images_54_per_digit(items: pd.DataFrame) -> None:
+    per_model = items.groupby("model")["item"].apply(list)
+    first = per_model.iloc[0]
+    assert all(ids == first for ids in per_model)
+    assert first == sorted(first) and len(set(first)) == N_TEST_IMAGES
+    assert all(len(item) == 4 and item.isdigit() for item in first)  # load_digits row, 4 digits
+    assert int(first[-1]) < 1797  # load_digits has 1,797 images
+    digits = items.loc[items["model"] == "rff-0001", "correct_choice"]
+    assert digits.value_counts().to_dict() == dict.fromkeys(range(10), 54)
+
+
+def test_item_log_probabilities_are_consistent(items: pd.DataFrame) -> None:
+    log_probs = np.array(items["choice_logprobs"].tolist())
+    true_class = items["correct_choice"].to_numpy(dtype=int)
+    assert log_probs.shape == (N_MODELS * N_TEST_IMAGES, 10)
+    # Probabilities of the 10 digits sum to 1 up to the storage grid (10 values x 2^-21 each).
+    assert np.abs(np.exp(log_probs).sum(axis=1) - 1.0).max() < 10 * QUANTUM / 2
+    assert (log_probs <= 0).all()
+    np.testing.assert_array_equal(np.rint(log_probs / QUANTUM) * QUANTUM, log_probs)
+    np.testing.assert_array_equal(
+        items["logprob"].to_numpy(), log_probs[np.arange(len(items)), true_class]
+    )
+    np.testing.assert_array_equal(
+        items["correct"].to_numpy(dtype=int), (log_probs.argmax(axis=1) == true_class).astype(int)
+    )
+    # No item has two classes tied for the largest probability (so accuracy needs no tie rule).
+    top_two = np.sort(log_probs, axis=1)[:, -2:]
+    assert (top_two[:, 1] - top_two[:, 0]).min() > 10 * QUANTUM
+
+
+def recomputed_scores(items: pd.DataFrame) -> pd.DataFrame:
+    """The evaluation table's scores, recomputed from the items with plain numpy."""
+    records = []
+    # The documented grouping: one permutation of the items (in order of id) cut into runs of L.
+    permutation = np.random.RandomState([LADDER_SEED, 1]).permutation(N_TEST_IMAGES)
+    for model, rows in items.groupby("model", sort=False):
+        rows = rows.sort_values("item")
+        log_probs = np.array(rows["choice_logprobs"].tolist())
+        true_class = rows["correct_choice"].to_numpy(dtype=int)
+        probs = np.exp(log_probs)
+        probs /= probs.sum(axis=1, keepdims=True)
+        squared_error = ((probs - np.eye(10)[true_class]) ** 2).sum(axis=1)
+        scores = {
+            "accuracy": ((log_probs.argmax(axis=1) == true_class).mean(), N_TEST_IMAGES),
+            "brier_mean": ((squared_error / 10).mean(), N_TEST_IMAGES),
+            "brier_sum": (squared_error.mean(), N_TEST_IMAGES),
+            "log_likelihood": (rows["logprob"].mean(), N_TEST_IMAGES),
+        }
+        correct = rows["correct"].to_numpy(dtype=bool)
+        for size in SUBSET_SIZES:
+            n_groups = N_TEST_IMAGES // size
+            groups = permutation[: n_groups * size].reshape(n_groups, size)
+            scores[f"subset_accuracy_L{size}"] = (correct[groups].all(axis=1).mean(), n_groups)
+        for metric, (score, n_items) in scores.items():
+            records.append({"model": model, "metric": metric, "expected": score, "n": n_items})
+    return pd.DataFrame(records)
+
+
+def test_scores_recomputed_from_the_items_equal_the_evaluation_table(
+    evaluations: pd.DataFrame, items: pd.DataFrame
+) -> None:
+    merged = evaluations.merge(recomputed_scores(items), on=["model", "metric"], validate="1:1")
+    assert len(merged) == len(evaluations)
+    np.testing.assert_allclose(merged["score"], merged["expected"], rtol=0, atol=SCORE_TOLERANCE)
+    assert (merged["n_items"].to_numpy(dtype=int) == merged["n"]).all()
+    # 540 images: 270, 135, 67, 33 and 16 disjoint groups of 2, 4, 8, 16 and 32.
+    groups = evaluations.drop_duplicates("metric").set_index("metric")["n_items"].to_dict()
+    assert {m: groups[m] for m in groups if m.startswith("subset")} == {
+        "subset_accuracy_L2": 270,
+        "subset_accuracy_L4": 135,
+        "subset_accuracy_L8": 67,
+        "subset_accuracy_L16": 33,
+        "subset_accuracy_L32": 16,
+    }
+
+
+def test_chance_kind_and_answer_length_of_each_metric(evaluations: pd.DataFrame) -> None:
+    meta = evaluations.drop_duplicates("metric").set_index("metric")
+    assert meta.loc["accuracy", ["metric_kind", "chance", "target_tokens"]].tolist() == [
+        "accuracy",
+        0.1,
+        1.0,
+    ]
+    for size in SUBSET_SIZES:
+        row = meta.loc[f"subset_accuracy_L{size}"]
+        assert row["metric_kind"] == "exact_match"
+        assert row["chance"] == pytest.approx(0.1**size, rel=1e-12)
+        assert row["target_tokens"] == size
+    # A uniform guess over 10 digits: squared error 0.81 + 9 x 0.01 = 0.9 summed, 0.09 mean.
+    assert meta.loc["brier_mean", "chance"] == pytest.approx(0.09, rel=1e-12)
+    assert meta.loc["brier_sum", "chance"] == pytest.approx(0.9, rel=1e-12)
+    assert set(meta.loc[["brier_mean", "brier_sum"], "metric_kind"]) == {"brier"}
+    assert meta.loc["log_likelihood", "metric_kind"] == "log_likelihood"
+    assert np.isnan(meta.loc["log_likelihood", "chance"])  # validate() takes no negative chance
+
+
+def test_subset_accuracy_jumps_while_log_likelihood_improves_smoothly(
+    evaluations: pd.DataFrame,
+) -> None:
+    wide = evaluations.pivot_table(index="params", columns="metric", values="score")
+    # The committed values (seed 0): near chance at width 1, near perfect at the top.
+    assert wide["accuracy"].iloc[0] == pytest.approx(0.2, abs=SCORE_TOLERANCE)  # 108 of 540
+    assert wide["accuracy"].iloc[-1] == pytest.approx(529 / 540, abs=SCORE_TOLERANCE)
+    assert wide["log_likelihood"].iloc[0] == pytest.approx(-2.0445730704, abs=SCORE_TOLERANCE)
+    # All-or-nothing over 32 images: exactly 0 for the six smallest models, then a jump...
+    assert (wide["subset_accuracy_L32"].iloc[:6] == 0).all()
+    assert wide["subset_accuracy_L32"].iloc[6] == 2 / 16
+    # ...while log-likelihood and Brier improve at every one of those sizes.
+    assert (np.diff(wide["log_likelihood"].iloc[:7]) > 0.09).all()
+    assert (np.diff(wide["brier_mean"].iloc[:7]) < -0.004).all()
+
+
+# --------------------------------------------------------------------------------------------
+# Reproduction
+# --------------------------------------------------------------------------------------------
+
+
+def test_training_two_sizes_reproduces_their_committed_rows_exactly(
+    evaluations: pd.DataFrame, items: pd.DataFrame
+) -> None:
+    rerun = train_ladder(widths=(2, 64))
+    models = ["rff-0002", "rff-0064"]
+    pd.testing.assert_frame_equal(
+        rerun.items, items[items["model"].isin(models)].reset_index(drop=True), check_exact=True
+    )
+    pd.testing.assert_frame_equal(
+        rerun.evaluations,
+        evaluations[evaluations["model"].isin(models)].reset_index(drop=True),
+        check_exact=True,
+    )
+
+
+def test_written_files_are_byte_identical_and_read_back_equal(tmp_path: Path) -> None:
+    tables = train_ladder(widths=(1, 8))
+    first = write_ladder(tables, tmp_path / "first")
+    second = write_ladder(train_ladder(widths=(8, 1)), tmp_path / "second")
+    for one, other in zip(first, second, strict=True):
+        assert one.read_bytes() == other.read_bytes()
+    pd.testing.assert_frame_equal(read_table(first[0]), tables.evaluations, check_exact=True)
+    pd.testing.assert_frame_equal(read_table(first[1]), tables.items, check_exact=True)
+
+
+@pytest.mark.slow
+def test_script_rerun_reproduces_the_committed_files_exactly(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    assert "subset_accuracy_L32 is exactly 0 for the 6 smallest models" in completed.stdout
+    packaged = importlib.resources.files("emergestats") / "resources" / "ladder"
+    assert (tmp_path / "evaluations.csv").read_bytes() == (
+        packaged / "evaluations.csv"
+    ).read_bytes()
+    # Parquet bytes carry the pyarrow version that wrote them; the content must match exactly.
+    pd.testing.assert_frame_equal(
+        read_table(tmp_path / "items.parquet"), load_ladder_items(), check_exact=True
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Building blocks and bad input
+# --------------------------------------------------------------------------------------------
+
+
+def test_subset_groups_are_disjoint_nested_and_seeded() -> None:
+    groups = subset_groups(N_TEST_IMAGES, 32)
+    assert groups.shape == (16, 32)
+    assert len(np.unique(groups)) == 16 * 32  # disjoint; 540 - 512 = 28 images in no group
+    halves = subset_groups(N_TEST_IMAGES, 16)
+    np.testing.assert_array_equal(groups.ravel(), halves[:32].ravel())  # L = 32 joins pairs
+    assert not np.array_equal(subset_groups(N_TEST_IMAGES, 32, seed=1), groups)
+    with pytest.raises(ConfigError, match=r"subset size must be in 1\.\.540"):
+        subset_groups(N_TEST_IMAGES, 541)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"widths": ()}, "non-empty list of integers in 1..2048"),
+        ({"widths": (0, 4)}, r"in 1..2048, not \[0, 4\]"),
+        ({"widths": (4096,)}, "in 1..2048"),
+        ({"widths": (2, 2)}, "repeats a width"),
+        ({"seed": -1}, "'seed' must be an integer in 0..2"),
+    ],
+)
+def test_train_ladder_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        train_ladder(**kwargs)  # type: ignore[arg-type]
+
+
+def test_evaluate_rejects_models_scored_on_different_items(items: pd.DataFrame) -> None:
+    two = items[items["model"].isin(["rff-0001", "rff-0002"])]
+    with pytest.raises(DataFormatError, match="'rff-0002' was scored on other items"):
+        evaluate_ladder_items(two.drop(index=two.index[-1]))
+    with pytest.raises(DataFormatError, match="needs 'correct_choice'"):
+        evaluate_ladder_items(two.drop(columns="correct_choice"))
+
+
+def test_missing_packaged_file_names_the_file_and_the_fix() -> None:
+    with pytest.raises(DataFormatError, match=r"absent\.csv: the packaged ladder file is missing"):
+        _read_packaged("absent.csv")
+
+
+def test_script_prints_the_table_and_the_mirage_sentence(evaluations: pd.DataFrame) -> None:
+    script = load_script()
+    table = script.ladder_table_text(evaluations).splitlines()
+    assert table[0].split() == [
+        "params", "model", "accuracy", "L=2", "L=4", "L=8", "L=16", "L=32", "acc^32",
+        "brier_mean", "log_lik",
+    ]  # fmt: skip
+    assert table[1].split()[:3] == ["85", "rff-0001", "0.200"]
+    assert len(table) == 1 + N_MODELS
+    sentence = script.mirage_sentence(evaluations)
+    assert sentence.startswith(
+        "subset_accuracy_L32 is exactly 0 for the 6 smallest models (up to 2,410 params)"
+    )
+    assert "log-likelihood 90%" in sentence
+
+
+def test_script_refuses_to_overwrite_the_packaged_files_with_another_seed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    script = load_script()
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--seed", "1"])
+    assert exit_info.value.code == 2
+    assert "need --out" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.main(["--widths", "1,x"])
