@@ -63,10 +63,10 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, list[str]]]:
         cases[name] = (path, needles)
 
     case("missing_column", frame.drop(columns="n_items"), ["'n_items'", "missing column"])
-    case("wrong_type", frame.assign(score=["x"] + list(frame["score"][1:])), ["'score'", "row 0"])
+    case("wrong_type", frame.assign(score=["x", *list(frame["score"][1:])]), ["'score'", "row 0"])
     case(
         "nonpositive",
-        frame.assign(params=[0.0] + list(frame["params"][1:])),
+        frame.assign(params=[0.0, *list(frame["params"][1:])]),
         ["'params'", "row 0", "positive"],
     )
     case(
@@ -76,7 +76,7 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, list[str]]]:
     )
     case(
         "unknown_kind",
-        frame.assign(metric_kind=["exact"] + list(frame["metric_kind"][1:])),
+        frame.assign(metric_kind=["exact", *list(frame["metric_kind"][1:])]),
         ["'metric_kind'", "'exact'"],
     )
     empty = tmp_path / "empty.csv"

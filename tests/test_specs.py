@@ -19,7 +19,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_spec_gives_fit_keyword_arguments(tmp_path) -> None:
-    spec = load_spec(write(tmp_path, """
+    spec = load_spec(
+        write(
+            tmp_path,
+            """
 builder = "broken"
 [options]
 centered = false
@@ -30,10 +33,17 @@ name = "pymc"
 draws = 300
 chains = 2
 random_seed = 7
-"""))
+""",
+        )
+    )
     assert spec.fit_kwargs() == {
-        "model": "broken", "sampler": "pymc", "draws": 300, "chains": 2, "random_seed": 7,
-        "priors": {"b_mu": {"mu": 0.5, "sigma": 1.0}}, "centered": False,
+        "model": "broken",
+        "sampler": "pymc",
+        "draws": 300,
+        "chains": 2,
+        "random_seed": 7,
+        "priors": {"b_mu": {"mu": 0.5, "sigma": 1.0}},
+        "centered": False,
     }
 
 

@@ -26,10 +26,38 @@ def evaluation_rows() -> pd.DataFrame:
             ("exact_str_match", "exact_match", {"s": 0.0, "m": 0.1, "l": 0.6}[model]),
             ("log_likelihood", "log_likelihood", {"s": -9.0, "m": -5.0, "l": -2.0}[model]),
         ):
-            rows.append(("arithmetic", "2_digit_addition", "F", model, params, 2, metric, kind,
-                         score, 500, 0.0 if kind == "exact_match" else np.nan, "test"))
-        rows.append(("qa", "qa", "F", model, params, 0, "multiple_choice_grade",
-                     "multiple_choice_grade", 0.3, 100, 0.25, "test"))
+            rows.append(
+                (
+                    "arithmetic",
+                    "2_digit_addition",
+                    "F",
+                    model,
+                    params,
+                    2,
+                    metric,
+                    kind,
+                    score,
+                    500,
+                    0.0 if kind == "exact_match" else np.nan,
+                    "test",
+                )
+            )
+        rows.append(
+            (
+                "qa",
+                "qa",
+                "F",
+                model,
+                params,
+                0,
+                "multiple_choice_grade",
+                "multiple_choice_grade",
+                0.3,
+                100,
+                0.25,
+                "test",
+            )
+        )
     return pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS))
 
 
@@ -46,22 +74,46 @@ def test_validate_returns_canonical_dtypes() -> None:
     ("mutate", "column", "needle"),
     [
         (lambda df: df.drop(columns="chance"), "chance", "missing column"),
-        (lambda df: df.assign(params=df["params"].where(df.index != 4, -1.0)), "params",
-         "not positive in row 4"),
-        (lambda df: df.assign(score=df["score"].where(df.index != 2, np.nan)), "score",
-         "not finite"),
-        (lambda df: df.assign(score=df["score"].astype(object).where(df.index != 1, "abc")),
-         "score", "not numeric in row 1"),
-        (lambda df: df.assign(metric_kind=df["metric_kind"].where(df.index != 3, "fancy")),
-         "metric_kind", "unknown value 'fancy'"),
-        (lambda df: df.assign(score=df["score"].where(df.index != 0, 45.0)), "score",
-         "outside [0.0, 1.0]"),
-        (lambda df: df.assign(shots=df["shots"].astype(float).where(df.index != 0, 1.5)),
-         "shots", "integer"),
-        (lambda df: df.assign(n_items=df["n_items"].where(df.index != 5, 0)), "n_items",
-         "invalid values in row 5"),
-        (lambda df: df.assign(task=df["task"].where(df.index != 6, None)), "task",
-         "empty in row 6"),
+        (
+            lambda df: df.assign(params=df["params"].where(df.index != 4, -1.0)),
+            "params",
+            "not positive in row 4",
+        ),
+        (
+            lambda df: df.assign(score=df["score"].where(df.index != 2, np.nan)),
+            "score",
+            "not finite",
+        ),
+        (
+            lambda df: df.assign(score=df["score"].astype(object).where(df.index != 1, "abc")),
+            "score",
+            "not numeric in row 1",
+        ),
+        (
+            lambda df: df.assign(metric_kind=df["metric_kind"].where(df.index != 3, "fancy")),
+            "metric_kind",
+            "unknown value 'fancy'",
+        ),
+        (
+            lambda df: df.assign(score=df["score"].where(df.index != 0, 45.0)),
+            "score",
+            "outside [0.0, 1.0]",
+        ),
+        (
+            lambda df: df.assign(shots=df["shots"].astype(float).where(df.index != 0, 1.5)),
+            "shots",
+            "integer",
+        ),
+        (
+            lambda df: df.assign(n_items=df["n_items"].where(df.index != 5, 0)),
+            "n_items",
+            "invalid values in row 5",
+        ),
+        (
+            lambda df: df.assign(task=df["task"].where(df.index != 6, None)),
+            "task",
+            "empty in row 6",
+        ),
     ],
 )
 def test_validate_names_column_and_rows(mutate, column, needle) -> None:
@@ -118,12 +170,22 @@ def test_to_dataset_has_named_dims_and_curves() -> None:
 
 
 def test_item_table_choice_tuples_survive_csv(tmp_path) -> None:
-    items = pd.DataFrame({
-        "task": ["t", "t"], "subtask": ["t", "t"], "family": ["f", "f"], "model": ["m", "m"],
-        "params": [1e6, 1e6], "shots": [0, 0], "item": ["0", "1"], "target_tokens": [1.0, 1.0],
-        "logprob": [-0.1, -2.3], "correct": [1, 0],
-        "choice_logprobs": [(-0.1, -2.4), None], "source": ["x", "x"],
-    })
+    items = pd.DataFrame(
+        {
+            "task": ["t", "t"],
+            "subtask": ["t", "t"],
+            "family": ["f", "f"],
+            "model": ["m", "m"],
+            "params": [1e6, 1e6],
+            "shots": [0, 0],
+            "item": ["0", "1"],
+            "target_tokens": [1.0, 1.0],
+            "logprob": [-0.1, -2.3],
+            "correct": [1, 0],
+            "choice_logprobs": [(-0.1, -2.4), None],
+            "source": ["x", "x"],
+        }
+    )
     table = validate_items(items)
     back = read_table(write_table(table, tmp_path / "items.csv"))
     assert back["choice_logprobs"].iloc[0] == (-0.1, -2.4)

@@ -14,7 +14,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 import click
 import pandas as pd
@@ -22,11 +21,8 @@ import pandas as pd
 from emergestats import __version__
 from emergestats.errors import DataFormatError, EmergestatsError
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
-
-def _friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
+def _friendly_errors[**P, R](command: Callable[P, R]) -> Callable[P, R]:
     """Report the package's own errors as one sentence and exit 1 (no traceback)."""
 
     @functools.wraps(command)

@@ -288,9 +288,9 @@ def validate(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFram
                 column=column,
                 rows=rows,
             )
-        bad = ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
-        if bad.any():
-            rows = _bad_rows(bad)
+        not_finite = ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+        if not_finite.any():
+            rows = _bad_rows(not_finite)
             raise _fail(
                 f"column {column!r} is missing or not finite (NaN/inf) in {format_rows(rows)}; "
                 f"expected {expected}",
@@ -453,7 +453,9 @@ def validate_items(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.Da
             rows=rows,
         )
     out["correct"] = correct.astype("Int64")
-    out["choice_logprobs"] = [_as_choice_tuple(v) for v in out["choice_logprobs"]]
+    out["choice_logprobs"] = pd.Series(
+        [_as_choice_tuple(v) for v in out["choice_logprobs"]], index=out.index, dtype=object
+    )
     if "correct_choice" in out.columns:
         out["correct_choice"] = pd.to_numeric(out["correct_choice"]).astype("Int64")
     keep = list(ITEM_COLUMNS) + [c for c in OPTIONAL_ITEM_COLUMNS if c in out.columns]
@@ -527,9 +529,11 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
         out.to_csv(path, index=False)
     else:
         if "choice_logprobs" in out.columns:
-            out["choice_logprobs"] = [
-                None if v is None else list(v) for v in out["choice_logprobs"]
-            ]
+            out["choice_logprobs"] = pd.Series(
+                [None if v is None else list(v) for v in out["choice_logprobs"]],
+                index=out.index,
+                dtype=object,
+            )
         out.to_parquet(path, index=False)
     return path
 
