@@ -130,3 +130,33 @@ def test_unknown_source_lists_datasets(tmp_path) -> None:
     assert result.exit_code == 1
     assert "no such file, folder or dataset" in result.output
     assert "ladder" in result.output and "bigbench-tasks" not in result.output
+
+
+def test_fit_writes_fit_curves_and_diagnostics(tmp_path) -> None:
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(
+        'builder = "smooth"\n[sampler]\ndraws = 30\ntune = 30\nchains = 2\nrandom_seed = 3\n'
+    )
+    out = tmp_path / "fit"
+    result = CliRunner().invoke(
+        main, ["fit", "ladder", "--model", str(spec), "--out", str(out), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    # 30 draws cannot pass the ESS threshold: the run must say so rather than hide it
+    assert "FAILED" in result.output and "bulk ESS" in result.output
+    curves = pd.read_csv(out / "curves.csv")
+    assert set(curves["parameter"]) >= {"a", "b"}
+    assert {"mean", "sd", "q05", "q95", "r_hat", "ess_bulk"} <= set(curves.columns)
+    assert (out / "diagnostics.csv").is_file() and (out / "fit.zarr").is_dir()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".fit.")]
+
+
+def test_fit_with_a_bad_spec_is_one_sentence(tmp_path) -> None:
+    spec = tmp_path / "bad.toml"
+    spec.write_text('builder = "smooth"\n[sampler]\ndraw = 10\n')
+    out = tmp_path / "fit"
+    result = CliRunner().invoke(main, ["fit", "ladder", "--model", str(spec), "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and "bad.toml" in result.output
+    assert "'draw'" in result.output
+    assert not out.exists()

@@ -1,0 +1,454 @@
+"""Fitting plumbing: fit, summaries, diagnostics, predictions, LOO, save/load, sampler errors.
+
+Real sampling, but tiny: a few curves and a handful of draws, fitted once per module and
+reused. These fits are deliberately too short to converge, which the diagnostics test uses.
+Recovery and the speed benchmark live elsewhere (slow tests, benchmarks/).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import zarr
+
+import emergestats.inference as inference
+from emergestats.errors import ConfigError, FitCompatibilityError, SamplerUnavailableError
+from emergestats.inference import DiagnosticsWarning, Fit, compare, fit, loo
+
+SIZES = np.geomspace(1e7, 1e11, 6)
+N_REF = 1e9
+#: Tiny fits: PyMC's own NUTS in one process compiles fastest for such small graphs.
+TINY = {"sampler": "pymc", "draws": 20, "tune": 40, "chains": 2, "cores": 1}
+
+
+def simulate_table(seed: int = 0, *, tasks: int = 3) -> pd.DataFrame:
+    """Exact match (3-token answers) and log-likelihood of a few smooth curves, with noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    truths = rng.multivariate_normal([-0.3, math.log(0.4)], [[0.1, -0.01], [-0.01, 0.04]], tasks)
+    for t, (a, log_b) in enumerate(truths):
+        b = math.exp(log_b)
+        for size in SIZES:
+            ce = math.exp(a - b * (math.log(size) - math.log(N_REF)))
+            n = 300
+            common = {
+                "task": f"task{t}",
+                "subtask": f"task{t}",
+                "family": "fam",
+                "model": f"m{size:.0e}",
+                "params": size,
+                "shots": 0,
+                "n_items": n,
+                "source": "test",
+                "target_tokens": 3.0,
+            }
+            rows.append(
+                common
+                | {
+                    "metric": "exact_str_match",
+                    "metric_kind": "exact_match",
+                    "score": rng.binomial(n, math.exp(-3 * ce)) / n,
+                    "chance": 0.0,
+                }
+            )
+            rows.append(
+                common
+                | {
+                    "metric": "log_likelihood",
+                    "metric_kind": "log_likelihood",
+                    "score": -3 * ce * (1 + 0.6 / math.sqrt(n) * rng.normal()),
+                    "chance": np.nan,
+                }
+            )
+    table = pd.DataFrame(rows)
+    for column in ("task", "subtask", "family", "model", "metric", "metric_kind", "source"):
+        table[column] = table[column].astype(object)
+    table["n_items"] = table["n_items"].astype("Int64")
+    return table
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return simulate_table()
+
+
+@pytest.fixture(scope="module")
+def smooth_fit(table: pd.DataFrame) -> Fit:
+    return fit(table, "smooth", random_seed=11, n_ref=N_REF, **TINY)
+
+
+@pytest.fixture(scope="module")
+def broken_fit(table: pd.DataFrame) -> Fit:
+    return fit(table, "broken", random_seed=12, n_ref=N_REF, **TINY)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def test_fit_holds_all_groups_and_the_config(smooth_fit: Fit, table: pd.DataFrame) -> None:
+    groups = set(smooth_fit.idata.children)
+    assert {"posterior", "sample_stats", "log_likelihood", "posterior_predictive"} <= groups
+    assert {"observed_data", "input_table"} <= groups
+    assert smooth_fit.idata.attrs["emergestats_builder"] == "smooth"
+    assert smooth_fit.idata.attrs["emergestats_n_ref"] == N_REF
+    assert "a_mu" in json.loads(smooth_fit.idata.attrs["emergestats_priors"])
+    assert smooth_fit.idata["input_table"]["score"].sizes == {"row": 36}
+    post = smooth_fit.posterior
+    assert post.sizes["chain"] == 2 and post.sizes["draw"] == 20
+    assert list(post["curve"].to_numpy()) == ["task0/fam/0", "task1/fam/0", "task2/fam/0"]
+    # per-row deterministics are not stored by default (they would dominate memory)
+    assert "p_token" not in post
+    assert smooth_fit.n_ref == N_REF
+    assert smooth_fit.config.sampler == "pymc" and smooth_fit.model_name == "smooth"
+    pd.testing.assert_frame_equal(
+        smooth_fit.table.reset_index(drop=True), smooth_fit.prepared.table
+    )
+    assert len(smooth_fit.table) == len(table) == 36
+    ppc = smooth_fit.idata["posterior_predictive"]["obs_exact_match"]
+    assert ppc.dims == ("chain", "draw", "exact_match_obs") and ppc.dtype.kind == "i"
+
+
+def test_curves_table(smooth_fit: Fit) -> None:
+    curves = smooth_fit.curves()
+    assert list(curves.columns) == [
+        "curve",
+        "task",
+        "subtask",
+        "family",
+        "shots",
+        "parameter",
+        "mean",
+        "sd",
+        "q05",
+        "q95",
+        "r_hat",
+        "ess_bulk",
+    ]
+    assert len(curves) == 3 * 2  # 3 curves x (a, b)
+    assert curves["parameter"].tolist() == ["a"] * 3 + ["b"] * 3
+    assert curves["shots"].dtype == np.int64
+    row = curves[(curves["curve"] == "task1/fam/0") & (curves["parameter"] == "b")].iloc[0]
+    draws = smooth_fit.posterior["b"].sel(curve="task1/fam/0").to_numpy().ravel()
+    assert row["mean"] == pytest.approx(draws.mean())
+    assert row["q05"] == pytest.approx(np.quantile(draws, 0.05))
+    assert (curves["q05"] <= curves["mean"]).all() and (curves["mean"] <= curves["q95"]).all()
+
+
+def test_diagnostics_warn_on_a_short_fit(smooth_fit: Fit) -> None:
+    with pytest.warns(DiagnosticsWarning, match="sampling diagnostics failed") as record:
+        frame = smooth_fit.diagnostics()
+    assert issubclass(DiagnosticsWarning, UserWarning)
+    # 2 chains x 20 draws cannot reach 100 effective draws per chain
+    assert "ESS" in str(record[0].message)
+    assert {"variable", "size", "r_hat_max", "ess_bulk_min", "ess_tail_min", "ok"} <= set(
+        frame.columns
+    )
+    assert frame.set_index("variable").loc["a", "size"] == 3
+    summary = smooth_fit.diagnostics_summary()
+    assert summary["passed"] is False and summary["ess_threshold"] == 200.0
+    assert summary["ess_bulk_min"] < 200.0
+    assert {"r_hat_max", "divergences", "bfmi_min", "failures"} <= set(summary)
+    assert frame.attrs["summary"]["failures"] == summary["failures"]
+
+
+def test_predict_expected_values_at_unseen_sizes(smooth_fit: Fit) -> None:
+    scales = [1e6, 1e12]
+    pred = smooth_fit.predict(
+        scales,
+        metrics=("exact_match", "log_likelihood", "p_token", "cross_entropy", "edit_distance"),
+    )
+    assert pred["exact_match"].dims == ("chain", "draw", "curve", "scale")
+    assert pred.sizes == {"chain": 2, "draw": 20, "curve": 3, "scale": 2}
+    post = smooth_fit.posterior
+    a = post["a"].sel(curve="task2/fam/0").to_numpy()
+    b = post["b"].sel(curve="task2/fam/0").to_numpy()
+    ce = np.exp(a - b * (np.log(1e12) - np.log(N_REF)))
+    got = pred.sel(curve="task2/fam/0", scale=1e12)
+    np.testing.assert_allclose(got["cross_entropy"].to_numpy(), ce)
+    # the curve was fitted with 3-token answers (target_tokens = 3)
+    np.testing.assert_allclose(got["exact_match"].to_numpy(), np.exp(-3 * ce))
+    np.testing.assert_allclose(got["log_likelihood"].to_numpy(), -3 * ce)
+    np.testing.assert_allclose(got["edit_distance"].to_numpy(), 3 * (1 - np.exp(-ce)))
+    one = smooth_fit.predict([1e9], curves=["task0/fam/0"], lengths=1)
+    assert list(one["curve"].to_numpy()) == ["task0/fam/0"]
+    a0 = post["a"].sel(curve="task0/fam/0").to_numpy()
+    np.testing.assert_allclose(one["exact_match"].to_numpy()[..., 0, 0], np.exp(-np.exp(a0)))
+    with pytest.raises(ConfigError, match="unknown curve"):
+        smooth_fit.predict([1e9], curves=["nope"])
+    with pytest.raises(ConfigError, match="cannot predict metric"):
+        smooth_fit.predict([1e9], metrics=("bleu",))
+    with pytest.raises(ConfigError, match="number of choices"):
+        smooth_fit.predict([1e9], metrics=("multiple_choice_grade",))
+
+
+def test_predict_with_item_noise_is_seeded(smooth_fit: Fit) -> None:
+    first = smooth_fit.predict([1e8, 1e10], n_items=40, random_seed=5)
+    again = smooth_fit.predict([1e8, 1e10], n_items=40, random_seed=5)
+    other = smooth_fit.predict([1e8, 1e10], n_items=40, random_seed=6)
+    values = first["exact_match"].to_numpy()
+    np.testing.assert_array_equal(values, again["exact_match"].to_numpy())
+    assert not np.array_equal(values, other["exact_match"].to_numpy())
+    np.testing.assert_allclose(values * 40, np.round(values * 40))  # proportions of 40 items
+    assert ((values >= 0) & (values <= 1)).all()
+
+
+def test_save_and_load_round_trip(smooth_fit: Fit, tmp_path: Path) -> None:
+    path = smooth_fit.save(tmp_path / "fit.zarr")
+    loaded = Fit.load(path)
+    assert loaded.config == smooth_fit.config
+    pd.testing.assert_frame_equal(loaded.table, smooth_fit.table)
+    pd.testing.assert_frame_equal(loaded.curves(), smooth_fit.curves())
+    kwargs = {"metrics": ("exact_match", "log_likelihood"), "n_items": 100, "random_seed": 3}
+    xr.testing.assert_identical(
+        loaded.predict([1e6, 1e9, 1e13], **kwargs), smooth_fit.predict([1e6, 1e9, 1e13], **kwargs)
+    )
+    xr.testing.assert_equal(loaded.log_likelihood_cells(), smooth_fit.log_likelihood_cells())
+    assert "input_table" in loaded.idata.children
+    assert loaded.idata.attrs["emergestats_model_id"] == smooth_fit.config.model_id
+    assert Fit.load(path, model="smooth").model_name == "smooth"
+
+
+def test_load_rejects_other_versions_models_and_tampering(smooth_fit: Fit, tmp_path: Path) -> None:
+    path = smooth_fit.save(tmp_path / "fit.zarr")
+    with pytest.raises(FitCompatibilityError, match="holds a 'smooth' fit, not the 'broken'"):
+        Fit.load(path, model="broken")
+    root = zarr.open_group(str(path), mode="r+")
+    root.attrs["emergestats_version"] = "0.0.1"
+    with pytest.raises(FitCompatibilityError, match=r"written by emergestats 0\.0\.1, but this"):
+        Fit.load(path)
+    root.attrs["emergestats_version"] = smooth_fit.config.package_version
+    root.attrs["emergestats_model_spec"] = 99
+    with pytest.raises(FitCompatibilityError, match="model specification 99"):
+        Fit.load(path)
+    root.attrs["emergestats_model_spec"] = inference.MODEL_SPEC_VERSION
+    root.attrs["emergestats_n_ref"] = 2e9  # changes the model id it no longer matches
+    with pytest.raises(FitCompatibilityError, match="does not match its recorded model id"):
+        Fit.load(path)
+    del root.attrs["emergestats_builder"]
+    with pytest.raises(FitCompatibilityError, match="is not a fit saved by emergestats"):
+        Fit.load(path)
+    with pytest.raises(FitCompatibilityError, match="no such fit"):
+        Fit.load(tmp_path / "missing.zarr")
+
+
+def test_missing_sampler_gives_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, table: pd.DataFrame
+) -> None:
+    real_find_spec = inference.importlib.util.find_spec
+
+    def without_nutpie(name: str, *args: object) -> object:
+        return None if name in ("nutpie", "numpyro") else real_find_spec(name, *args)
+
+    monkeypatch.setattr(inference.importlib.util, "find_spec", without_nutpie)
+    assert inference.default_sampler() == "pymc"  # the default falls back to PyMC's NUTS
+    for sampler in ("nutpie", "numpyro"):
+        with pytest.raises(
+            SamplerUnavailableError, match=r"pip install emergestats\[samplers\]"
+        ) as info:
+            fit(table, sampler=sampler, draws=10, tune=10)
+        assert isinstance(info.value, ImportError)
+    with pytest.raises(ConfigError, match="unknown sampler 'stan'"):
+        fit(table, sampler="stan")
+    with pytest.raises(ConfigError, match="unknown option"):
+        fit(table, sampler="pymc", warmup=10)
+    with pytest.raises(ConfigError, match="unknown model"):
+        fit(table, "wiggly")
+
+
+def test_log_likelihood_cells_and_loo(smooth_fit: Fit) -> None:
+    cells = smooth_fit.log_likelihood_cells()
+    assert cells.dims == ("chain", "draw", "cell")
+    assert list(cells["cell"].to_numpy()) == list(range(36))  # every row has a likelihood
+    assert np.isfinite(cells.to_numpy()).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # tiny fit: some Pareto k are high
+        result = loo(smooth_fit)
+    assert np.isfinite(result.elpd) and result.se > 0
+    assert list(result.pointwise.columns) == ["cell", "elpd", "pareto_k", "method"]
+    assert set(result.pointwise["method"]) <= {"psis", "constant"}
+    assert result.elpd == pytest.approx(result.pointwise["elpd"].sum())
+
+
+def test_loo_gives_constant_cells_their_exact_value(smooth_fit: Fit) -> None:
+    # a count of 0 where every draw puts the rate at ~0 has the same log-likelihood in every
+    # draw; PSIS would return NaN for it
+    tree = smooth_fit.idata.copy()
+    ll = tree["log_likelihood"].to_dataset()
+    values = ll["obs_exact_match"].copy()
+    values[..., 0] = -1e-9
+    tree["log_likelihood"] = xr.DataTree(ll.assign(obs_exact_match=values))
+    patched = Fit(tree, config=smooth_fit.config, table=smooth_fit.table)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = loo(patched)
+    first = result.pointwise.set_index("cell").loc[0]
+    assert first["method"] == "constant" and first["pareto_k"] == 0.0
+    assert first["elpd"] == pytest.approx(-1e-9)
+    assert np.isfinite(result.pointwise["elpd"]).all()
+
+
+def test_loo_refits_cells_with_high_pareto_k(smooth_fit: Fit) -> None:
+    # threshold -1 marks every cell as unreliable: one exact refit, the rest reported
+    with pytest.warns(UserWarning, match="35 cells still have Pareto k > -1.0 after 1 refits"):
+        result = loo(smooth_fit, refit=True, max_refits=1, k_threshold=-1.0)
+    refitted = result.pointwise[result.pointwise["method"] == "refit"]
+    assert len(refitted) == 1 and result.n_high_k == 35
+    assert np.isfinite(refitted["elpd"]).all() and refitted["elpd"].iloc[0] < 0.0
+
+
+def test_broken_fit_and_loo_comparison(smooth_fit: Fit, broken_fit: Fit) -> None:
+    curves = broken_fit.curves()
+    assert curves["parameter"].unique().tolist() == [
+        "a",
+        "b",
+        "log_n_break",
+        "break_level",
+        "break_slope",
+    ]
+    breaks = curves[curves["parameter"] == "log_n_break"]
+    assert (breaks["q05"] >= math.log(SIZES[0]) - 1e-9).all()
+    assert (breaks["q95"] <= math.log(SIZES[-1]) + 1e-9).all()
+    pred = broken_fit.predict([1e6, 1e12], metrics=("p_token",))
+    assert np.isfinite(pred["p_token"].to_numpy()).all()
+    table = compare({"smooth": smooth_fit, "broken": broken_fit})
+    assert set(table.index) == {"smooth", "broken"}
+    assert "elpd" in table.columns
+
+
+def test_ladder_like_kinds_fit_and_predict() -> None:
+    """The ladder's metrics: accuracy (chance 0.1), subset accuracy, Brier mean/sum, log-lik."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for size in (1e4, 1e5, 1e6, 1e7):
+        ce = math.exp(0.2 - 0.5 * (math.log(size) - math.log(1e5)))
+        p = math.exp(-ce)
+        common = {
+            "task": "ladder",
+            "subtask": "ladder",
+            "family": "mlp",
+            "model": f"m{size:.0e}",
+            "params": size,
+            "shots": -1,
+            "source": "test",
+        }
+        rows.append(
+            common
+            | {
+                "metric": "accuracy",
+                "metric_kind": "accuracy",
+                "n_items": 500,
+                "chance": 0.1,
+                "target_tokens": 1.0,
+                "score": rng.binomial(500, 0.1 + 0.9 * p) / 500,
+            }
+        )
+        for length in (1, 2, 4):
+            rows.append(
+                common
+                | {
+                    "metric": f"subset_accuracy_L{length}",
+                    "metric_kind": "exact_match",
+                    "n_items": 500 // length,
+                    "chance": 0.1**length,
+                    "target_tokens": float(length),
+                    "score": rng.binomial(500 // length, (0.1 + 0.9 * p) ** length)
+                    / (500 // length),
+                }
+            )
+        for metric, factor in (("brier_mean", 1.0), ("brier_sum", 10.0)):
+            rows.append(
+                common
+                | {
+                    "metric": metric,
+                    "metric_kind": "brier",
+                    "n_items": 500,
+                    "chance": np.nan,
+                    "target_tokens": 1.0,
+                    "score": factor * 9 * (1 - p) ** 2 / 100 + factor * 0.004 * rng.normal(),
+                }
+            )
+        rows.append(
+            common
+            | {
+                "metric": "log_likelihood",
+                "metric_kind": "log_likelihood",
+                "n_items": 500,
+                "chance": np.nan,
+                "target_tokens": 1.0,
+                "score": -ce * (1 + 0.03 * rng.normal()),
+            }
+        )
+    table = pd.DataFrame(rows)
+    for column in ("task", "subtask", "family", "model", "metric", "metric_kind", "source"):
+        table[column] = table[column].astype(object)
+    table["n_items"] = table["n_items"].astype("Int64")
+    result = fit(table, random_seed=4, **TINY)
+    observed = set(result.idata["observed_data"].data_vars)
+    assert observed == {"obs_accuracy", "obs_exact_match", "obs_brier", "obs_log_likelihood"}
+    pred = result.predict(
+        [1e8], metrics=("accuracy", "multiple_choice_grade", "brier", "brier_sum")
+    )
+    # K = 10 from the accuracy rows' chance: at most chance-level Brier, at least chance grade
+    assert (pred["brier_sum"] <= 0.9 + 1e-12).all() and (pred["accuracy"] >= 0.1 - 1e-12).all()
+    np.testing.assert_allclose(pred["brier_sum"], 10 * pred["brier"])
+    with pytest.raises(ConfigError, match="several answer-length distributions"):
+        result.predict([1e8], metrics=("exact_match",))
+    subset = result.predict(
+        [1e8], metrics=("exact_match", "p_token", "subset_accuracy", "accuracy"), lengths=2
+    )
+    np.testing.assert_allclose(subset["exact_match"], subset["p_token"] ** 2)
+    # subset accuracy: both items of a pair right, each with the (choice-model) accuracy
+    np.testing.assert_allclose(subset["subset_accuracy"], subset["accuracy"] ** 2)
+    # the simulated accuracy is q = 0.1 + 0.9 p exactly, i.e. Gumbel noise of scale 1
+    assert float(result.posterior["choice_noise"].mean()) == pytest.approx(1.0, abs=0.35)
+
+
+def test_item_fit_plumbing() -> None:
+    rng = np.random.default_rng(7)
+    rows = []
+    for size in (1e7, 1e8, 1e9, 1e10):
+        for item in range(6):
+            length = 1 + item % 3
+            ce = math.exp(-0.3 * (math.log(size) - math.log(1e8)) + 0.2 * (item - 2.5))
+            rows.append(
+                {
+                    "task": "t",
+                    "subtask": "t",
+                    "family": "f",
+                    "model": f"m{size:.0e}",
+                    "params": size,
+                    "shots": 0,
+                    "item": f"q{item}",
+                    "target_tokens": float(length),
+                    "logprob": -length * ce * math.exp(0.2 * rng.normal()),
+                    "correct": int(rng.random() < math.exp(-length * ce)),
+                    "choice_logprobs": None,
+                    "source": "test",
+                }
+            )
+    items = pd.DataFrame(rows)
+    result = fit(items, "item", random_seed=8, **TINY)
+    assert result.posterior["item_difficulty"].dims == ("chain", "draw", "item")
+    pred = result.predict([1e8, 1e12], metrics=("exact_match", "log_likelihood"))
+    assert pred.sizes == {"chain": 2, "draw": 20, "curve": 1, "scale": 2}
+    assert ((pred["exact_match"] >= 0) & (pred["exact_match"] <= 1)).all()
+    with pytest.raises(ConfigError, match="item fit"):
+        result.predict([1e8], n_items=10)
+
+
+@pytest.mark.slow
+def test_a_proper_fit_passes_its_diagnostics(table: pd.DataFrame) -> None:
+    result = fit(table, random_seed=21, n_ref=N_REF)  # defaults: 4 chains x 1000 draws
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DiagnosticsWarning)
+        result.diagnostics()
+    summary = result.diagnostics_summary()
+    assert summary["passed"], summary["failures"]
+    assert summary["divergences"] == 0 and summary["r_hat_max"] <= 1.01
