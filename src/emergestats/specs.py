@@ -35,7 +35,16 @@ from emergestats.errors import ConfigError
 BUILDERS = ("smooth", "broken", "item")
 _TOP_LEVEL = {"builder", "description", "options", "priors", "sampler"}
 _BUILDER_OPTIONS = {"floor", "centered", "n_ref", "lengths"}
-_SAMPLER_KEYS = {"name", "draws", "tune", "chains", "random_seed", "target_accept", "progressbar"}
+_SAMPLER_KEYS = {
+    "name",
+    "draws",
+    "tune",
+    "chains",
+    "random_seed",
+    "target_accept",
+    "max_treedepth",
+    "progressbar",
+}
 
 
 @dataclass(frozen=True)
