@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -217,7 +218,9 @@ def _sample(
     sampler_options: dict[str, Any],
 ) -> xr.DataTree:
     check_sampler(sampler)
-    kwargs: dict[str, Any] = {}
+    # Without an explicit core count nutpie ran all chains on one thread here (CPU seconds ==
+    # wall time); one core per chain halved sampling time at 200 curves (28.8 s -> 15.0 s).
+    kwargs: dict[str, Any] = {"cores": min(chains, os.cpu_count() or 1)}
     nuts: dict[str, Any] = {}
     for key, value in sampler_options.items():
         if key in ("target_accept", "cores", "init"):
