@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from emergestats.data.model_sizes import canonical_model_name, params_for
-from emergestats.data.table import metric_kind_of, validate, validate_items
+from emergestats.data.table import EVALUATION_COLUMNS, metric_kind_of, validate, validate_items
 from emergestats.errors import ConfigError, DataFormatError, EmptyInputError
 
 #: Tokens per optimiser step of the Pythia suite: 1024 sequences of 2048 tokens. Biderman et al.
@@ -309,23 +309,7 @@ class _EvaluationRows:
         self.sizes = _checked_sizes(sizes)
         self.family = family
         self.columns: dict[str, list[Any]] = {
-            name: []
-            for name in (
-                "task",
-                "subtask",
-                "family",
-                "model",
-                "params",
-                "shots",
-                "metric",
-                "metric_kind",
-                "score",
-                "n_items",
-                "chance",
-                "source",
-                "step",
-                "tokens",
-            )
+            name: [] for name in (*EVALUATION_COLUMNS, "step", "tokens")
         }
         self.seen: set[tuple[str, str, str, str, int, str]] = set()
         self.duplicates = 0
