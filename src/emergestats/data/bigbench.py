@@ -24,7 +24,6 @@ lengths says which rule made them.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import warnings
@@ -37,6 +36,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import pandas as pd
 
+from emergestats.data.json_files import load_json_object
 from emergestats.data.table import metric_kind_of, validate, validate_items
 from emergestats.errors import ConfigError, DataFormatError, EmptyInputError
 
@@ -70,6 +70,7 @@ QUERY_KINDS: Final[tuple[str, ...]] = ("generate_text", "multiple_choice", "scor
 _RESULT_PATTERNS: Final = ("scores_*.json", "full-log_*.json")
 _FULL_LOG_PATTERNS: Final = ("full-log_*.json",)
 _FORMAT_HINT: Final = "the expected layout is in the emergestats.data.bigbench docstring"
+_EXPECTED_JSON: Final = f"a BIG-bench JSON object ({_FORMAT_HINT})"
 _READER_SOURCE: Final = "read_bigbench_results"
 _ITEMS_SOURCE: Final = "read_bigbench_items"
 
@@ -207,30 +208,6 @@ def _relative(file: Path, root: Path) -> str:
     if root.is_file():
         return file.name
     return file.relative_to(root).as_posix()
-
-
-def _load_json_object(file: Path) -> dict[str, Any]:
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(
-            f"is not UTF-8 text ({exc.reason}); give an unmodified BIG-bench JSON file", path=file
-        ) from exc
-    if text.strip() == "":
-        raise EmptyInputError("is empty; give a BIG-bench JSON file with content", path=file)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(
-            f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); the file "
-            "may be truncated or corrupt, so fetch it again",
-            path=file,
-        ) from exc
-    if not isinstance(data, dict):
-        raise DataFormatError(
-            f"holds a JSON {type(data).__name__}, not an object; {_FORMAT_HINT}", path=file
-        )
-    return data
 
 
 def _require(container: Mapping[str, Any], key: str, *, file: Path, where: str = "") -> Any:
@@ -493,7 +470,7 @@ def _scale_of(metric: str) -> float:
 def _rows_of_result_file(
     file: Path, *, root: Path, aggregates: Literal["drop", "keep"]
 ) -> _FileRows:
-    data = _load_json_object(file)
+    data = load_json_object(file, expected=_EXPECTED_JSON)
     info = _header(data, file)
     scores = _require_type(_require(data, "scores", file=file), list, file=file, key="scores")
     if not scores:
@@ -878,7 +855,7 @@ def read_bigbench_items(path: str | Path, *, tokenizer: Tokenizer | None = None)
     files = _find_result_files(root, patterns=_FULL_LOG_PATTERNS)
     per_file: list[_FileRows] = []
     for file in files:
-        data = _load_json_object(file)
+        data = load_json_object(file, expected=_EXPECTED_JSON)
         info = _header(data, file)
         if "queries" not in data:
             raise DataFormatError(
@@ -1048,7 +1025,7 @@ def read_bigbench_tasks(path: str | Path, *, tokenizer: Tokenizer | None = None)
     rows: list[dict[str, Any]] = []
     origin: dict[tuple[str, str], Path] = {}
     for file in files:
-        data = _load_json_object(file)
+        data = load_json_object(file, expected=_EXPECTED_JSON)
         folder = file.parent
         parent_file = folder.parent / "task.json"
         is_subtask = parent_file.is_file()
@@ -1069,7 +1046,7 @@ def read_bigbench_tasks(path: str | Path, *, tokenizer: Tokenizer | None = None)
             )
         if is_subtask:
             if parent_file not in parents:
-                parents[parent_file] = _load_json_object(parent_file)
+                parents[parent_file] = load_json_object(parent_file, expected=_EXPECTED_JSON)
             parent = parents[parent_file]
             task = folder.parent.name
             name = data.get("name")

@@ -33,6 +33,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from emergestats.data.json_files import load_json
 from emergestats.data.model_sizes import canonical_model_name, params_for
 from emergestats.data.table import EVALUATION_COLUMNS, metric_kind_of, validate, validate_items
 from emergestats.errors import ConfigError, DataFormatError, EmptyInputError
@@ -455,7 +456,7 @@ def _result_files(root: Path) -> list[Path]:
 
 
 def _load_results_json(file: Path) -> dict[str, Any]:
-    document = _load_json(file)
+    document = load_json(file, expected="an lm-eval results JSON")
     if not isinstance(document, dict) or not isinstance(document.get("results"), dict):
         raise DataFormatError(
             "is not an lm-evaluation-harness results file: expected a JSON object with a "
@@ -463,23 +464,6 @@ def _load_results_json(file: Path) -> dict[str, Any]:
             path=file,
         )
     return document
-
-
-def _load_json(file: Path) -> Any:
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataFormatError(f"cannot be read as UTF-8 text ({exc})", path=file) from exc
-    if not text.strip():
-        raise EmptyInputError("the file is empty; expected an lm-eval results JSON", path=file)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(
-            f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); the file is "
-            "corrupt or truncated, re-download or re-run the evaluation",
-            path=file,
-        ) from exc
 
 
 def _relative(file: Path, root: Path) -> str:

@@ -20,7 +20,6 @@ Files, under ``exp_data/``:
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Any, Final
 
 import pandas as pd
 
+from emergestats.data.json_files import load_json_object
 from emergestats.data.table import validate
 from emergestats.errors import DataFormatError, EmptyInputError
 
@@ -308,19 +308,6 @@ def _metadata_number(row: dict[str, str], column: str, index: int, path: Path) -
     return value
 
 
-def _load_json(path: Path) -> dict[str, Any]:
-    if path.stat().st_size == 0:
-        raise EmptyInputError("the file is empty; expected a JSON object", path=path)
-    try:
-        with path.open(encoding="utf-8") as handle:
-            payload = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataFormatError(f"is not valid JSON ({exc}); check the file", path=path) from exc
-    if not isinstance(payload, dict):
-        raise DataFormatError("holds no JSON object at the top level", path=path)
-    return payload
-
-
 def _get(payload: dict[str, Any], dotted: str, path: Path) -> Any:
     value: Any = payload
     for key in dotted.split("."):
@@ -349,7 +336,7 @@ def _read_models(folder: Path) -> dict[str, _ModelInfo]:
         raise EmptyInputError("holds no model .json files", path=folder)
     models: dict[str, _ModelInfo] = {}
     for path in files:
-        payload = _load_json(path)
+        payload = load_json_object(path, expected="an mlfoundations/scaling JSON object")
         name = _get(payload, "name", path)
         if name != path.stem:
             raise DataFormatError(
@@ -412,7 +399,7 @@ def _eval_files(folder: Path) -> dict[str, Path]:
 
 
 def _read_eval(path: Path, *, architecture: str) -> dict[str, float]:
-    payload = _load_json(path)
+    payload = load_json_object(path, expected="an mlfoundations/scaling JSON object")
     evaluated = payload.get("model")
     if evaluated is not None and evaluated != architecture:
         raise DataFormatError(
