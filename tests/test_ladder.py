@@ -77,7 +77,17 @@ def test_packaged_files_are_found_through_importlib_resources() -> None:
 def test_packaged_tables_validate_with_the_expected_shape(
     evaluations: pd.DataFrame, items: pd.DataFrame
 ) -> None:
-    assert list(evaluations.columns) == [*EVALUATION_COLUMNS, "target_tokens"]
+    assert list(evaluations.columns) == [
+        *EVALUATION_COLUMNS,
+        "target_tokens",
+        "score_stderr",
+        "n_choices",
+    ]
+    assert set(evaluations["n_choices"]) == {10.0}
+    # continuous metrics carry the items' standard error; proportions' is binomial (n_items)
+    continuous = evaluations["metric_kind"].isin(["brier", "log_likelihood"])
+    assert (evaluations.loc[continuous, "score_stderr"] > 0).all()
+    assert evaluations.loc[~continuous, "score_stderr"].isna().all()
     assert list(items.columns) == [*ITEM_COLUMNS, "correct_choice"]
     assert len(evaluations) == N_MODELS * N_METRICS  # one row per model and metric
     assert len(items) == N_MODELS * N_TEST_IMAGES  # one row per model and test image

@@ -15,22 +15,22 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from scipy import special, stats
+from scipy import stats
 
 from emergestats import metrics
 from emergestats.data.table import to_dataset
-from emergestats.errors import ConfigError
+from emergestats.errors import ConfigError, DataFormatError
 from emergestats.models import (
     DEFAULT_PRIORS,
     build_broken_model,
     build_item_model,
     build_smooth_model,
+    forward,
     latent,
-    likelihoods,
     prepare_evaluation,
     resolve_priors,
 )
-from emergestats.models.builders import length_histogram, mean_length_histogram
+from emergestats.models.builders import choose_centering, length_histogram, mean_length_histogram
 
 SIZES = np.array([1e7, 1e8, 1e9, 1e10])
 
@@ -140,107 +140,6 @@ def test_broken_latent_limits_and_no_break() -> None:
 # forward maps vs emergestats.metrics and closed forms
 
 
-def test_forward_maps_agree_with_metrics_module() -> None:
-    ce = np.array([0.05, 0.7, 3.0])
-    p = np.exp(-ce)
-    lengths = np.array([1.0, 2.0, 2.0, 5.0])
-    values, weights = length_histogram(lengths)
-    assert values.tolist() == [1.0, 2.0, 5.0]
-    np.testing.assert_allclose(weights, [0.25, 0.5, 0.25])
-    lv = np.tile(values, (3, 1))
-    lw = np.tile(weights, (3, 1))
-    np.testing.assert_allclose(
-        likelihoods.exact_match_rate(ce, lv, lw), metrics.exact_match(p, lengths), rtol=1e-12
-    )
-    np.testing.assert_allclose(
-        _eval(likelihoods.exact_match_polynomial(pt.as_tensor_variable(p), lv, lw)),
-        metrics.exact_match(p, lengths),
-        rtol=1e-12,
-    )
-    np.testing.assert_allclose(
-        likelihoods.pass_at_k_rate(ce, lv, lw, np.full(3, 10.0)),
-        metrics.pass_at_k(p, lengths, 10),
-        rtol=1e-10,
-    )
-    np.testing.assert_allclose(
-        likelihoods.edit_distance_mean(ce, np.full(3, lengths.mean())),
-        metrics.edit_distance(p, lengths),
-    )
-    np.testing.assert_allclose(
-        likelihoods.log_likelihood_mean(ce, np.full(3, lengths.mean())),
-        metrics.log_likelihood(p, lengths),
-    )
-    # Brier from the choice model's q = 1/K + (1 - 1/K) p, both forms
-    k = 4.0
-    q = likelihoods.choice_probability(ce, k)
-    np.testing.assert_allclose(q, 0.25 + 0.75 * p)
-    np.testing.assert_allclose(
-        likelihoods.brier_score_mean(ce, k), metrics.expected_brier_score(q, k, form="mean")
-    )
-    np.testing.assert_allclose(
-        likelihoods.brier_score_mean(ce, k, summed=True),
-        metrics.expected_brier_score(q, k, form="sum"),
-    )
-
-
-def test_multiple_choice_grade_is_chance_at_zero_and_q_at_unit_noise() -> None:
-    k = np.array([2.0, 4.0, 10.0])
-    # p -> 0 (CE huge): at chance 1/K whatever the noise
-    np.testing.assert_allclose(
-        likelihoods.multiple_choice_grade_rate(np.full(3, 50.0), k, 0.3), 1.0 / k, rtol=1e-9
-    )
-    # Gumbel noise of scale 1 on log-probabilities: P(argmax correct) = q (softmax identity)
-    ce = np.array([0.2, 1.0, 2.5])
-    np.testing.assert_allclose(
-        likelihoods.multiple_choice_grade_rate(ce, k, 1.0),
-        likelihoods.choice_probability(ce, k),
-        rtol=1e-12,
-    )
-    # small noise: the argmax's step (grade ~ 1 as soon as p is clearly above 0)
-    assert likelihoods.multiple_choice_grade_rate(np.array([1.0]), 4.0, 0.02)[0] > 0.999
-    # check the closed form once by Monte Carlo: Gumbel noise on log-probabilities
-    rng = np.random.default_rng(0)
-    q = float(likelihoods.choice_probability(np.array([1.0]), 4.0)[0])
-    log_probs = np.log([q, (1 - q) / 3, (1 - q) / 3, (1 - q) / 3])
-    noisy = log_probs + 0.5 * rng.gumbel(size=(200_000, 4))
-    simulated = np.mean(noisy.argmax(axis=1) == 0)
-    exact = likelihoods.multiple_choice_grade_rate(np.array([1.0]), 4.0, 0.5)[0]
-    assert simulated == pytest.approx(exact, abs=0.005)
-
-
-def test_log_gamma_and_beta_binomial_match_scipy() -> None:
-    z = np.geomspace(1e-10, 1e6, 400)
-    np.testing.assert_allclose(likelihoods.log_gamma(z), special.gammaln(z), rtol=2e-9, atol=1e-7)
-    n = np.array([10, 200, 1000, 1000, 50])
-    k = np.array([0, 37, 1000, 3, 50])
-    rate = np.array([1e-9, 0.2, 0.999, 0.01, 0.5])
-    kappa = 40.0
-    expected = stats.betabinom.logpmf(k, n, rate * kappa, (1 - rate) * kappa)
-    np.testing.assert_allclose(
-        likelihoods.beta_binomial_logp(k, n, rate, kappa), expected, rtol=1e-7, atol=1e-7
-    )
-    # the observed variable's log-probability in a model is the same
-    with pm.Model() as model:
-        likelihoods.beta_binomial(
-            "y", n=n, rate=pt.as_tensor_variable(rate), kappa=kappa, observed=k, dims=None
-        )
-    np.testing.assert_allclose(pm.logp(model["y"], k).eval(), expected, rtol=1e-7, atol=1e-7)
-
-
-def test_length_histograms_from_target_tokens() -> None:
-    # an integer mean is a point mass; 3.4 splits 0.6 / 0.4 between 3 and 4, keeping the mean
-    values, weights = mean_length_histogram(4.0)
-    assert values.tolist() == [4.0] and weights.tolist() == [1.0]
-    values, weights = mean_length_histogram(3.4)
-    assert values.tolist() == [3.0, 4.0]
-    np.testing.assert_allclose(weights, [0.6, 0.4])
-    assert float(values @ weights) == pytest.approx(3.4)
-
-
-# --------------------------------------------------------------------------------------------
-# priors
-
-
 def test_priors_override_by_key_and_reject_unknown() -> None:
     resolved = resolve_priors({"log_b_mu": {"sigma": 0.2}})
     assert resolved["log_b_mu"] == {
@@ -272,138 +171,16 @@ def test_prior_override_reaches_the_model() -> None:
 # builders: graphs and dims
 
 
-def test_smooth_model_dims_coords_and_variables() -> None:
-    table = make_table()
-    model = build_smooth_model(table)
-    labels = list(to_dataset(table)["curve"].to_numpy())
-    assert list(model.coords["curve"]) == labels == ["arith/fam/0", "words/fam/0"]
-    assert list(model.coords["obs"]) == list(range(len(table)))
-    assert model.named_vars_to_dims["a"] == ("curve",)
-    assert model.named_vars_to_dims["b"] == ("curve",)
-    assert model.named_vars_to_dims["p_token"] == ("obs",)
-    observed = sorted(v.name for v in model.observed_RVs)
-    assert observed == ["obs_exact_match", "obs_log_likelihood"]
-    em_rows = np.flatnonzero(table["metric_kind"] == "exact_match")
-    assert model.named_vars_to_dims["obs_exact_match"] == ("exact_match_obs",)
-    assert list(model.coords["exact_match_obs"]) == list(em_rows)
-    assert "floor" not in model.named_vars
-    assert {"a_mu", "log_b_mu", "a_sigma", "log_b_sigma", "ab_corr"} <= set(model.named_vars)
-    # one task per curve here: no task effects
-    assert "task_effect" not in model.named_vars
-    # every deterministic and free variable has dims where it is not a scalar
-    for var in model.free_RVs + model.deterministics:
-        if var.ndim:
-            assert model.named_vars_to_dims.get(var.name), var.name
-
-
-def test_smooth_model_logp_is_finite_and_p_token_matches_latent() -> None:
-    table = make_table()
-    model = build_smooth_model(table, floor=True)
-    assert model.named_vars_to_dims["floor"] == ("curve",)
-    point = model.initial_point()
-    point["a"] = np.array([0.3, -0.2])
-    point["log_b"] = np.log([0.3, 0.5])
-    point["floor_log__"] = np.log([0.01, 0.02])
-    logps = model.point_logps(point)
-    assert all(np.isfinite(v) for v in logps.values())
-    p_token = model["p_token"].eval(
-        {model["a"]: point["a"], model["log_b"]: point["log_b"], model["floor"]: [0.01, 0.02]}
-    )
-    x = np.log(table["params"].to_numpy()) - np.log(np.exp(np.mean(np.log(SIZES))))
-    curve = (table["task"] == "words").to_numpy().astype(int)
-    expected = np.exp(
-        -(
-            np.array([0.01, 0.02])[curve]
-            + np.exp(np.array([0.3, -0.2])[curve] - np.array([0.3, 0.5])[curve] * x)
-        )
-    )
-    np.testing.assert_allclose(p_token, expected, rtol=1e-10)
-
-
 def test_pointwise_log_likelihood_finite_at_extreme_latent() -> None:
     # counts of 0 where the latent says p ~ 0, and full counts where p ~ 1: still finite
     table = make_table()
     table.loc[table["metric_kind"] == "exact_match", "score"] = [0, 0, 0, 1, 0, 0, 1, 1]
-    model = build_smooth_model(table)
+    model = build_smooth_model(table, centered=True)
     for a_value in (40.0, -40.0):
         point = model.initial_point()
         point["a"] = np.full(2, a_value)
         logp = model.compile_logp(vars=model.observed_RVs, sum=False)(point)
         assert all(np.all(np.isfinite(v)) for v in logp)
-
-
-def test_one_observed_variable_per_kind_with_kind_specific_parameters() -> None:
-    kinds = (
-        ("exact_str_match", "exact_match"),
-        ("log_likelihood_per_word", "log_likelihood"),
-        ("multiple_choice_grade", "multiple_choice_grade"),
-        ("brier_sum", "brier"),
-        ("edit_distance", "edit_distance"),
-        ("pass@10", "pass_at_k"),
-        ("acc", "accuracy"),
-    )
-    table = make_table(kinds=kinds, chance=0.25)
-    model = build_smooth_model(table)
-    observed = {v.name for v in model.observed_RVs}
-    assert observed == {f"obs_{kind}" for _, kind in kinds}
-    assert list(model.coords["count_kind"]) == [
-        "exact_match",
-        "pass_at_k",
-        "accuracy",
-        "multiple_choice_grade",
-    ]
-    assert "choice_noise" in model.named_vars
-    assert model.named_vars_to_dims["tokens_per_unit"] == ("unit_series",)
-    assert list(model.coords["unit_series"]) == [
-        "arith/fam/0/log_likelihood_per_word",
-        "words/fam/0/log_likelihood_per_word",
-    ]
-    prepared = prepare_evaluation(table)
-    obs = prepared.observations
-    # K = 1 / chance for grade, accuracy and (from the curve) Brier rows; k from 'pass@10'
-    assert set(
-        obs.n_choices[np.isin(obs.kind, ["multiple_choice_grade", "brier", "accuracy"])]
-    ) == {4.0}
-    assert set(obs.pass_k[obs.kind == "pass_at_k"]) == {10.0}
-    assert np.isfinite(model.point_logps()["obs_brier"])
-
-
-def test_subset_accuracy_rows_use_the_curves_accuracy() -> None:
-    kinds = (("accuracy", "accuracy"), ("subset_accuracy_L4", "exact_match"))
-    table = make_table(kinds=kinds, chance=0.1, target_tokens=4.0)
-    obs = prepare_evaluation(table).observations
-    subset_rows = obs.metric == "subset_accuracy_L4"
-    assert obs.subset.tolist() == subset_rows.tolist()
-    assert set(obs.n_choices[subset_rows]) == {10.0}  # K from the accuracy rows' chance
-    model = build_smooth_model(table)
-    assert "choice_noise" in model.named_vars
-    # rate of a subset row = grade ** 4; check the model's log-likelihood at a chosen point
-    point = model.initial_point()
-    point["a"] = np.array([-0.5, 0.2])
-    point["log_b"] = np.log([0.3, 0.3])
-    point["choice_noise_log__"] = np.log(0.7)
-    point["concentration_log__"] = np.log([1e6, 1e6])  # ~binomial
-    logp = model.compile_logp(vars=[model["obs_exact_match"]], sum=False)(point)[0]
-    ce = np.exp(point["a"][0] - 0.3 * (np.log(SIZES[0]) - np.mean(np.log(SIZES))))
-    grade = likelihoods.multiple_choice_grade_rate(np.array([ce]), 10.0, 0.7)[0]
-    count = round(table.loc[1, "score"] * 200)
-    assert logp[0] == pytest.approx(stats.binom.logpmf(count, 200, grade**4), abs=0.01)
-
-
-def test_excluded_kinds_and_fallbacks_warn_with_counts_and_curves() -> None:
-    kinds = (("exact_str_match", "exact_match"), ("bleu", "bleu"), ("rouge1", "rouge"))
-    table = make_table(kinds=kinds, n_items=None, target_tokens=None)
-    with pytest.warns(UserWarning) as record:
-        model = build_smooth_model(table)
-    messages = [str(w.message) for w in record]
-    # 2 tasks x 4 sizes of bleu and of rouge = 16 rows excluded, counted by kind
-    assert any("16 rows (8 bleu, 8 rouge)" in m for m in messages)
-    assert any(
-        "8 rows have no n_items; 100 items are assumed" in m and "arith/fam/0" in m
-        for m in messages
-    )
-    assert any("no answer lengths for curves arith/fam/0, words/fam/0" in m for m in messages)
-    assert {v.name for v in model.observed_RVs} == {"obs_exact_match"}
 
 
 def test_lengths_mapping_is_used_and_keyed_by_task_or_label() -> None:
@@ -416,17 +193,6 @@ def test_lengths_mapping_is_used_and_keyed_by_task_or_label() -> None:
     assert obs.length_values[arith].tolist() == [1.0, 3.0]
     np.testing.assert_allclose(obs.length_weights[arith], [2 / 3, 1 / 3])
     assert obs.length_values[words][obs.length_weights[words] > 0].tolist() == [2.0]
-
-
-def test_noncentred_and_task_effects() -> None:
-    table = pd.concat([make_table(family="f1"), make_table(family="f2")], ignore_index=True)
-    model = build_smooth_model(table, centered=False)
-    assert {"z_a", "z_log_b", "task_effect_z"} <= {v.name for v in model.free_RVs}
-    assert model.named_vars_to_dims["task_effect"] == ("task", "param")
-    assert list(model.coords["family"]) == ["f1", "f2"]
-    assert model.named_vars_to_dims["a_mu"] == ("family",)
-    centred = build_smooth_model(table)
-    assert {"a", "log_b", "task_effect"} <= {v.name for v in centred.free_RVs}
 
 
 def test_broken_model_variables_and_bounds() -> None:
@@ -479,3 +245,192 @@ def test_builders_reject_bad_tables() -> None:
         warnings.simplefilter("error")
         with pytest.raises(ConfigError, match="n_ref"):
             build_smooth_model(make_table(), n_ref=-1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# the measurement model: roles, maps, cells, items
+
+
+def test_forward_maps_without_item_spread_agree_with_metrics_module() -> None:
+    ce = np.array([0.05, 0.7, 3.0])
+    p = np.exp(-ce)
+    lengths = np.array([1.0, 2.0, 2.0, 5.0])
+    values, weights = length_histogram(lengths)
+    assert values.tolist() == [1.0, 2.0, 5.0]
+    np.testing.assert_allclose(weights, [0.25, 0.5, 0.25])
+    lv, lw = np.tile(values, (3, 1)), np.tile(weights, (3, 1))
+    zero = np.zeros(3)
+    np.testing.assert_allclose(
+        forward.exact_match(ce, zero, lv, lw), metrics.exact_match(p, lengths), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        forward.pass_at_k(ce, zero, lv, lw, np.full(3, 10.0)),
+        metrics.pass_at_k(p, lengths, 10),
+        rtol=1e-10,
+    )
+    np.testing.assert_allclose(
+        forward.edit_distance(ce, zero, lv, lw)[0], metrics.edit_distance(p, lengths)
+    )
+    np.testing.assert_allclose(
+        forward.log_likelihood(ce, zero, np.full(3, lengths.mean()), np.full(3, 1.0))[0],
+        metrics.log_likelihood(p, lengths),
+    )
+    q = forward.choice_probability(ce, 4.0)
+    np.testing.assert_allclose(q, 0.25 + 0.75 * p)
+    for form, name in ((0, "mean"), (1, "sum")):
+        np.testing.assert_allclose(
+            forward.brier(ce, zero, np.full(3, 4.0), np.full(3, form), 0.0)[0],
+            metrics.expected_brier_score(q, 4.0, form=name),
+        )
+
+
+def test_grade_is_chance_at_zero_and_q_at_unit_noise() -> None:
+    k = np.array([2.0, 4.0, 10.0])
+    zero = np.zeros(3)
+    np.testing.assert_allclose(forward.grade(np.full(3, 50.0), zero, k, 0.3), 1.0 / k, rtol=1e-9)
+    ce = np.array([0.2, 1.0, 2.5])
+    np.testing.assert_allclose(
+        forward.grade(ce, zero, k, 1.0), forward.choice_probability(ce, k), rtol=1e-12
+    )
+    rng = np.random.default_rng(0)
+    q = float(forward.choice_probability(np.array([1.0]), 4.0)[0])
+    log_probs = np.log([q, (1 - q) / 3, (1 - q) / 3, (1 - q) / 3])
+    noisy = log_probs + 0.5 * rng.gumbel(size=(200_000, 4))
+    simulated = np.mean(noisy.argmax(axis=1) == 0)
+    exact = forward.grade(np.array([1.0]), np.zeros(1), np.array([4.0]), 0.5)[0]
+    assert simulated == pytest.approx(exact, abs=0.005)
+
+
+def test_mean_length_histogram_is_a_dispersed_shifted_poisson() -> None:
+    values, weights = mean_length_histogram(1.0)
+    assert values.tolist() == [1.0] and weights.tolist() == [1.0]
+    values, weights = mean_length_histogram(3.4)
+    assert float(values @ weights) == pytest.approx(3.4, abs=0.01)
+    assert len(values) > 3  # not a two-point split
+    variance = float(values**2 @ weights) - 3.4**2
+    assert variance == pytest.approx(2.4, rel=0.05)  # Poisson(mean - 1), truncated
+
+
+def test_smooth_model_dims_coords_and_variables() -> None:
+    table = make_table()
+    model = build_smooth_model(table)
+    labels = list(to_dataset(table)["curve"].to_numpy())
+    assert list(model.coords["curve"]) == labels == ["arith/fam/0", "words/fam/0"]
+    assert list(model.coords["obs"]) == list(range(len(table)))
+    assert len(model.coords["cell"]) == 2 * len(SIZES)
+    assert model.named_vars_to_dims["cell_deviation"] == ("cell",)
+    assert model.named_vars_to_dims["item_sd"] == ("curve",)
+    observed = sorted(v.name for v in model.observed_RVs)
+    assert observed == ["obs_exact_match", "obs_log_likelihood"]
+    em_rows = np.flatnonzero(table["metric_kind"] == "exact_match")
+    assert model.named_vars_to_dims["obs_exact_match"] == ("exact_match_obs",)
+    assert model.named_vars_to_dims["mu_exact_match"] == ("exact_match_obs",)
+    assert list(model.coords["exact_match_obs"]) == list(em_rows)
+    assert "floor" not in model.named_vars
+    assert "task_effect" not in model.named_vars
+    for var in model.free_RVs + model.deterministics:
+        if var.ndim:
+            assert model.named_vars_to_dims.get(var.name), var.name
+
+
+def test_every_role_and_its_parameters() -> None:
+    kinds = (
+        ("exact_str_match", "exact_match"),
+        ("log_likelihood", "log_likelihood"),
+        ("multiple_choice_grade", "multiple_choice_grade"),
+        ("brier_sum", "brier"),
+        ("pass@10", "pass_at_k"),
+        ("acc", "accuracy"),
+    )
+    table = make_table(kinds=kinds, chance=0.25)
+    with pytest.warns(UserWarning, match="fixed multiple"):
+        model = build_smooth_model(table)
+    observed = {v.name for v in model.observed_RVs}
+    # a curve with choices reads its log-likelihood as the correct choice's; make_table gives
+    # pass@10 the same scores as exact match, so it is left out as repeated evidence
+    assert observed == {
+        "obs_exact_match",
+        "obs_choice_log_likelihood",
+        "obs_grade",
+        "obs_brier",
+    }
+    assert {"choice_noise", "distractor_concentration"} <= set(model.named_vars)
+    obs = prepare_evaluation(table, warn=False).observations
+    assert set(obs.n_choices[np.isin(obs.kind, ["multiple_choice_grade", "brier"])]) == {4.0}
+    assert set(obs.pass_k[obs.kind == "pass_at_k"]) == {10.0}
+    # accuracy and grade of the same outputs: one is repeated evidence of the other
+    assert obs.exclusions().sum() >= 8
+    assert np.isfinite(model.point_logps()["obs_brier"])
+
+
+def test_repeated_evidence_is_left_out_with_a_note() -> None:
+    kinds = (("brier_mean", "brier"), ("brier_sum", "brier"), ("acc", "accuracy"))
+    table = make_table(kinds=kinds, chance=0.25)
+    table.loc[table["metric"] == "brier_sum", "score"] = (
+        4 * table.loc[table["metric"] == "brier_mean", "score"].to_numpy()
+    )
+    with pytest.warns(UserWarning, match="fixed multiple of another row"):
+        obs = prepare_evaluation(table).observations
+    excluded = obs.metric[~obs.modelled]
+    assert set(excluded) == {"brier_sum"}
+    assert all("brier_mean" in reason for reason in obs.excluded[~obs.modelled])
+
+
+def test_accuracy_without_choices_is_excluded_never_chance_zero() -> None:
+    table = make_table(kinds=(("acc", "accuracy"), ("log_likelihood", "log_likelihood")))
+    with pytest.warns(UserWarning, match=r"8 accuracy rows have no known number of choices"):
+        obs = prepare_evaluation(table).observations
+    assert not obs.modelled[obs.kind == "accuracy"].any()
+
+
+def test_subset_accuracy_without_its_accuracy_row_uses_grade_to_the_power_l() -> None:
+    kinds = (("subset_accuracy_L4", "exact_match"),)
+    table = make_table(kinds=kinds, chance=1e-4, target_tokens=4.0)
+    table["n_choices"] = 10.0
+    obs = prepare_evaluation(table).observations
+    assert set(obs.role) == {"subset"}
+    assert set(obs.subset_size) == {4.0} and set(obs.n_choices) == {10.0}
+    model = build_smooth_model(table)
+    assert "choice_noise" in model.named_vars
+    assert np.isfinite(model.point_logps()["obs_subset"])
+
+
+def test_excluded_kinds_and_fallbacks_warn_with_counts_and_curves() -> None:
+    kinds = (("exact_str_match", "exact_match"), ("bleu", "bleu"), ("rouge1", "rouge"))
+    table = make_table(kinds=kinds, n_items=None, target_tokens=None)
+    with pytest.warns(UserWarning) as record:
+        model = build_smooth_model(table)
+    messages = [str(w.message) for w in record]
+    assert any(
+        "8 rows have no n_items; 100 items are assumed" in m and "arith/fam/0" in m
+        for m in messages
+    )
+    assert any("no answer lengths for curves arith/fam/0, words/fam/0" in m for m in messages)
+    assert {v.name for v in model.observed_RVs} == {"obs_exact_match"}
+    obs = prepare_evaluation(table, warn=False).observations
+    assert obs.exclusions()["no forward map for this metric kind"] == 16
+
+
+def test_token_edit_distance_longer_than_the_answer_is_refused() -> None:
+    table = make_table(kinds=(("edit_distance", "edit_distance"),), target_tokens=3.0)
+    table["score"] = 40.0
+    with pytest.raises(DataFormatError, match="Set the 'unit' column"):
+        prepare_evaluation(table)
+
+
+def test_centering_is_chosen_by_the_data_or_forced() -> None:
+    table = pd.concat([make_table(family="f1"), make_table(family="f2")], ignore_index=True)
+    model = build_smooth_model(table, centered=False)
+    assert {"z_a", "z_log_b", "task_effect_z", "cell_z"} <= {v.name for v in model.free_RVs}
+    assert model.named_vars_to_dims["task_effect"] == ("task", "param")
+    assert list(model.coords["family"]) == ["f1", "f2"]
+    # 4 sizes per curve (< 5): the data choose non-centred curves
+    assert choose_centering(prepare_evaluation(table)) == {"curve": False, "task": False}
+    forced = build_smooth_model(table, centered=True)
+    assert {"a", "log_b", "task_effect"} <= {v.name for v in forced.free_RVs}
+
+
+def test_broken_model_has_the_floor_too() -> None:
+    model = build_broken_model(make_table(), floor=True)
+    assert model.named_vars_to_dims["floor"] == ("curve",)
+    assert {"cell_deviation", "item_sd"} <= set(model.named_vars)

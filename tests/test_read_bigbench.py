@@ -355,6 +355,27 @@ def test_results_family_comes_from_contents_not_file_name(tmp_path: Path) -> Non
     assert math.isnan(table["total_params"].item())
 
 
+def test_results_unit_of_per_word_and_per_char_log_likelihoods(tmp_path: Path) -> None:
+    palm = {"model_family": "PaLM", "model_name": "8b", "non_embedding_params": 8.6e9}
+    scores = {
+        "log_likelihood": -12.0,
+        "log_likelihood_per_word": -3.0,
+        "log_likelihood_per_char": -0.6,
+        "exact_str_match": 0.25,
+    }
+    file = _write(
+        tmp_path / "scores_PaLM_8b.json",
+        _result("toy", palm, [_entry("toy", 1, "exact_str_match", scores)]),
+    )
+    table = read_bigbench_results(file).set_index("metric")
+    assert table.loc["log_likelihood_per_word", "unit"] == "word"
+    assert table.loc["log_likelihood_per_char", "unit"] == "char"
+    # a per-item sum over the target's tokens, and a fraction: no unit
+    assert pd.isna(table.loc["log_likelihood", "unit"])
+    assert pd.isna(table.loc["exact_str_match", "unit"])
+    assert "score_stderr" not in table.columns  # BIG-bench reports no standard errors
+
+
 def test_results_from_task_and_results_folders(checkout: Path) -> None:
     tasks = checkout / "bigbench" / "benchmark_tasks"
     from_task = read_bigbench_results(tasks / "toy_translation")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from emergestats.data.expemergence import read_expemergence
+from emergestats.data.table import CURVE_KEY, brier_form
 from emergestats.errors import DataFormatError, EmptyInputError
 
 MODEL_HEADER = [
@@ -151,7 +152,16 @@ def test_fixture_rows_and_names(tmp_path: Path) -> None:
     assert parsinlu.loc[("parsinlu_qa/acc_group_1of3", "acc"), "score"] == 0.5
     assert parsinlu.loc[("parsinlu_qa/acc_group_3of3", "acc"), "score"] == 0.05
     assert parsinlu.loc[("parsinlu_qa/brier_group_1of3", "tc_brier"), "score"] == 0.4
-    assert math.isnan(parsinlu.loc[("parsinlu_qa/brier_group_1of3", "tc_brier"), "chance"])
+    # which questions (4 or 3 choices) fall in a group is not in the files: a group gets the
+    # whole task's mix, 1044 questions with 4 choices and 6 with 3
+    whole_brier = (1044 * (3 / 4) ** 2 + 6 * (2 / 3) ** 2) / 1050
+    assert parsinlu.loc[("parsinlu_qa/brier_group_1of3", "tc_brier"), "chance"] == pytest.approx(
+        whole_brier
+    )
+    assert parsinlu.loc[("parsinlu_qa", "tc_brier"), "chance"] == pytest.approx(whole_brier)
+    assert parsinlu.loc[("parsinlu_qa/acc_group_2of3", "acc"), "chance"] == pytest.approx(
+        263 / 1050
+    )
     # the skipped variants' scores (0.41, 0.5, 10 groups) do not appear
     assert not (table["score"] == 0.41).any()
     assert "org/b-3b" not in set(table["model"])
@@ -163,6 +173,60 @@ def test_fixture_rows_and_names(tmp_path: Path) -> None:
         "read_expemergence:data/parsinlu_qa_mc/"
         "acc_parsinlu_qa_mc_instance_brier_-1000_199.52623149688787_3_redist.csv",
     }
+
+
+def test_group_rows_are_canonical_rows_with_items_and_chance(tmp_path: Path) -> None:
+    table = read_expemergence(write_checkout(tmp_path), groups=3)
+    groups = table[table["subtask"].str.contains("_group_")]
+    assert groups["chance"].notna().all()
+    assert groups["n_items"].notna().all()
+    # the groups of one ranking tile the task's questions
+    per_ranking = groups.assign(ranking=groups["subtask"].str.extract(r"/(\w+)_group_")[0])
+    totals = per_ranking.groupby(["model", "task", "ranking"])["n_items"].sum()
+    assert set(totals.to_dict().values()) == {103, 1050}
+    # every group is its own curve: one metric per (task, subtask, family, shots) and model
+    assert not groups.duplicated([*CURVE_KEY, "model"]).any()
+    assert set(groups.groupby(list(CURVE_KEY))["metric"].nunique()) == {1}
+
+
+def test_tc_brier_is_the_correct_choice_form(tmp_path: Path) -> None:
+    root = write_checkout(tmp_path)
+    table = read_expemergence(root, groups=3)
+    brier = table[table["metric_kind"] == "brier"]
+    assert set(brier["metric"]) == {"tc_brier"}
+    assert {brier_form(m) for m in brier["metric"]} == {"correct_choice"}
+    assert brier_form("calibration_multiple_choice_brier_score") == "mean"
+    undist = read_expemergence(next((root / "data" / "parsinlu_qa_mc").glob("*_3_undist.csv")))
+    assert brier_form(undist["metric"][undist["metric_kind"] == "brier"].iloc[0]) == (
+        "correct_choice"
+    )
+
+
+@pytest.mark.parametrize(
+    ("task", "acc_chance"),
+    [("arc", 0.25), ("abstract_narrative_understanding", math.nan), ("hellaswag", 0.25)],
+)
+def test_chance_of_tasks_with_unknown_or_typical_choice_counts(
+    tmp_path: Path, task: str, acc_chance: float
+) -> None:
+    bounds = {"arc": [0, 1000, 2000, 3548], "hellaswag": [0, 3347, 6694, 10042]}.get(
+        task, [0, 1000, 2000, 3000]
+    )
+    path = write_file(
+        tmp_path / "data" / task / f"{task}_instance_brier_-1000_199.52623149688787_3_redist.csv",
+        bounds,
+        [(SMALL, ["0.2", "0.5", "0.8"], "0.3", "0.5")],
+    )
+    table = read_expemergence(path).set_index(["subtask", "metric"])
+    for subtask in (task, f"{task}/brier_group_2of3"):
+        brier_chance = table.loc[(subtask, "tc_brier"), "chance"]
+        if math.isnan(acc_chance):
+            assert math.isnan(brier_chance)
+        else:
+            # ARC: 4 choices for every question (a few have 3 or 5; approximate)
+            assert brier_chance == pytest.approx((1 - acc_chance) ** 2)
+    if not math.isnan(acc_chance):
+        assert table.loc[(task, "acc"), "chance"] == pytest.approx(acc_chance)
 
 
 def test_default_reads_the_ten_group_files(tmp_path: Path) -> None:
@@ -397,3 +461,30 @@ def test_real_values_cell_for_cell(data_dir: Path) -> None:
     parsinlu = table.loc[("meta-llama/Llama-2-7b-hf", "parsinlu_qa", "acc")]
     assert parsinlu["n_items"] == 1050
     assert parsinlu["chance"] == pytest.approx(263 / 1050)
+
+
+@pytest.mark.realdata
+def test_real_group_rows_have_items_and_chance(data_dir: Path) -> None:
+    with pytest.warns(UserWarning, match=GPT2_WARNING):
+        table = read_expemergence(data_dir / "expemergence")
+    # chance is missing only where the choice counts are not in the local files
+    missing = table[table["chance"].isna()]
+    assert set(missing["task"]) == {"abstract_narrative_understanding"}
+    assert len(missing) == 65 * 12  # 65 scored models x (acc, tc_brier, 10 groups)
+    groups = table[table["subtask"].str.contains("_group_")]
+    assert groups["n_items"].notna().all()
+    ranking = groups["subtask"].str.extract(r"^(?P<task>[^/]+)/(?P<ranking>\w+)_group_")
+    totals = groups.assign(**ranking).groupby(["model", "task", "ranking"])["n_items"].sum()
+    overall = table[table["subtask"] == table["task"]].groupby("task")["n_items"].first()
+    for (_, task, _), total in totals.items():
+        assert total == overall[task]
+    # groups of tasks with one number of choices get the exact chance
+    mmlu = groups[(groups["task"] == "mmlu") & (groups["metric"] == "acc")]
+    assert set(mmlu["chance"]) == {0.25}
+    arithmetic = groups[(groups["task"] == "arithmetic") & (groups["metric"] == "acc")]
+    whole = (13877 / 7 + 1004 / 6 + 142 / 5) / 15023
+    assert arithmetic["chance"].to_numpy() == pytest.approx(whole)
+    assert 1 / 7 < whole < 1 / 5
+    assert {brier_form(m) for m in table.loc[table["metric_kind"] == "brier", "metric"]} == {
+        "correct_choice"
+    }

@@ -7,9 +7,11 @@ from the JSON files independently of the reader.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from emergestats.data.choices import (
+    CHOICE_TASK_PREFIXES,
+    CHOICE_TASKS,
+    GENERATIVE_TASKS,
+    UNRESOLVED_TASKS,
+    choice_task,
+    generative_reason,
+    unresolved_reason,
+)
 from emergestats.data.lm_eval import (
     PYTHIA_TOKENS_PER_STEP,
     read_lm_eval,
@@ -197,26 +208,49 @@ def run_04(tmp_path: Path) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def test_v03_file_gives_one_row_per_metric_without_stderr(tmp_path: Path) -> None:
+def test_v03_file_gives_one_row_per_metric_with_its_stderr(tmp_path: Path) -> None:
     file = write_json(
         tmp_path / "results" / "pythia" / "pythia-160m" / "pythia-160m_mixed_5-shot.json",
         v03_document(V03_RESULTS),
     )
     table = read_lm_eval(file)
-    # 1 (arithmetic acc) + 2 (lambada ppl, acc) + 2 (mmlu acc, acc_norm) + 4 (squad2) = 9;
-    # the 5 *_stderr keys are not rows.
-    assert len(table) == 9
+    # 1 (arithmetic acc) + 2 (lambada ppl, acc) + 1 (lambada log-likelihood from ppl)
+    # + 2 (mmlu acc, acc_norm) + 4 (squad2) = 10; the 5 *_stderr keys are not rows.
+    assert len(table) == 10
     assert not table["metric"].str.contains("stderr").any()
     row = table.set_index(["subtask", "metric"])
     assert row.loc[("arithmetic_2da", "acc"), "task"] == "arithmetic"
     assert row.loc[("arithmetic_2da", "acc"), "score"] == 0.125
-    assert row.loc[("arithmetic_2da", "acc"), "metric_kind"] == "accuracy"
+    # arithmetic's acc is the greedy continuation: an exact match, no guessing level
+    assert row.loc[("arithmetic_2da", "acc"), "metric_kind"] == "exact_match"
+    assert math.isnan(row.loc[("arithmetic_2da", "acc"), "chance"])
     assert row.loc[("hendrycksTest-anatomy", "acc_norm"), "task"] == "hendrycksTest"
     assert row.loc[("hendrycksTest-anatomy", "acc_norm"), "score"] == 0.3125
-    # Perplexity is kept as given, kind "other".
+    assert row.loc[("hendrycksTest-anatomy", "acc_norm"), "metric_kind"] == "accuracy"
+    assert row.loc[("hendrycksTest-anatomy", "acc_norm"), "chance"] == 0.25
+    assert row.loc[("hendrycksTest-anatomy", "acc"), "chance"] == 0.25
+    # Standard errors sit on their metric's row, as reported.
+    assert row.loc[("arithmetic_2da", "acc"), "score_stderr"] == 0.0074
+    assert row.loc[("hendrycksTest-anatomy", "acc_norm"), "score_stderr"] == 0.04
+    assert row.loc[("lambada_openai", "acc"), "score_stderr"] == 0.0067
+    assert row.loc[("lambada_openai", "ppl"), "score_stderr"] == 0.9
+    assert math.isnan(row.loc[("squad2", "exact"), "score_stderr"])
+    # Perplexity is kept as given, kind "other"; LAMBADA's acc is an exact match.
     assert row.loc[("lambada_openai", "ppl"), "score"] == 25.5
     assert row.loc[("lambada_openai", "ppl"), "metric_kind"] == "other"
     assert row.loc[("lambada_openai", "ppl"), "task"] == "lambada_openai"
+    assert row.loc[("lambada_openai", "ppl"), "unit"] == "word"
+    assert row.loc[("lambada_openai", "acc"), "metric_kind"] == "exact_match"
+    assert math.isnan(row.loc[("lambada_openai", "acc"), "chance"])
+    # ... and gives the mean log-probability of the target word: -log(ppl) nats per word.
+    loglik = row.loc[("lambada_openai", "loglik_per_word_from_ppl")]
+    assert loglik["score"] == pytest.approx(-math.log(25.5))
+    assert loglik["metric_kind"] == "log_likelihood"
+    assert loglik["unit"] == "word"
+    assert math.isnan(loglik["score_stderr"])  # a perplexity's bootstrap sd does not carry over
+    assert math.isnan(loglik["chance"])
+    assert "target_tokens" not in table.columns
+    assert table.loc[~table["subtask"].str.startswith("lambada"), "unit"].isna().all()
     # SQuAD v2 metrics are percentages upstream: divided by 100.
     assert row.loc[("squad2", "exact"), "score"] == pytest.approx(0.125)
     assert row.loc[("squad2", "exact"), "metric_kind"] == "exact_match"
@@ -227,7 +261,6 @@ def test_v03_file_gives_one_row_per_metric_without_stderr(tmp_path: Path) -> Non
     assert set(table["params"]) == {162_322_944.0}
     assert set(table["shots"]) == {5}
     assert table["n_items"].isna().all()
-    assert table["chance"].isna().all()
     assert "step" not in table.columns and "tokens" not in table.columns
     assert set(table["source"]) == {"read_lm_eval:pythia-160m_mixed_5-shot.json"}
 
@@ -329,6 +362,15 @@ def test_04_results_file(run_04: Path) -> None:
     assert rows.loc[("gsm8k", "exact_match,flexible-extract"), "metric_kind"] == "exact_match"
     assert rows.loc[("gsm8k", "exact_match,strict-match"), "shots"] == 5
     assert rows.loc[("gsm8k", "exact_match,strict-match"), "n_items"] == 100
+    # <metric>_stderr,<filter> goes to the row of the same filter; "N/A" is no standard error
+    assert rows.loc[("gsm8k", "exact_match,strict-match"), "score_stderr"] == 0.006
+    assert rows.loc[("gsm8k", "exact_match,flexible-extract"), "score_stderr"] == 0.009
+    assert rows.loc[("mmlu_anatomy", "acc"), "score_stderr"] == 0.03
+    assert math.isnan(rows.loc[("mmlu_virology", "acc"), "score_stderr"])
+    assert math.isnan(rows.loc[("squadv2", "exact"), "score_stderr"])
+    assert rows.loc[("arc_easy", "acc_norm"), "chance"] == 0.25
+    assert rows.loc[("mmlu_anatomy", "acc"), "chance"] == 0.25
+    assert math.isnan(rows.loc[("gsm8k", "exact_match,strict-match"), "chance"])
     assert rows.loc[("squadv2", "exact"), "score"] == pytest.approx(0.40)
     assert rows.loc[("squadv2", "f1"), "score"] == pytest.approx(0.45)
     assert rows.loc[("arc_easy", "acc_norm"), "score"] == 0.375
@@ -438,6 +480,225 @@ def test_non_finite_values_are_dropped_with_a_warning(tmp_path: Path) -> None:
         table = read_lm_eval(file)
     assert table["metric"].tolist() == ["acc"]
     assert table["params"].tolist() == [350e6]
+
+
+# --------------------------------------------------------------------------------------------
+# Pythia folders: canonical, baseline re-runs, intervention models
+# --------------------------------------------------------------------------------------------
+
+
+def pythia_file(
+    root: Path, folder: str, step: int, results: dict[str, dict[str, float]], *, model: str
+) -> Path:
+    name = model.removeprefix("EleutherAI/").replace("pythia-v1.1-", "")
+    return write_json(
+        root / folder / f"{folder}-{name}_step{step}.json",
+        v03_document(
+            results,
+            model_args=f"use_accelerate=True,pretrained={model},revision=step{step}",
+            num_fewshot=0,
+        ),
+    )
+
+
+def write_pythia_folders(model_folder: Path, *, canonical: str = "zero-shot") -> None:
+    """One model's zero-shot, baseline and intervention folders, as in evals/pythia-v1/."""
+    published = "EleutherAI/pythia-v1.1-70m-deduped"
+    # canonical: step 143000, piqa acc only (no acc_norm) and arc_easy
+    pythia_file(
+        model_folder,
+        canonical,
+        143000,
+        {"piqa": {"acc": 0.625, "acc_stderr": 0.011}, "arc_easy": {"acc": 0.375}},
+        model=published,
+    )
+    # baseline re-run of the same checkpoint (other values, and an acc_norm the canonical run
+    # lacks), plus a checkpoint no canonical folder holds
+    pythia_file(
+        model_folder,
+        "baseline",
+        143000,
+        {"piqa": {"acc": 0.5, "acc_stderr": 0.012, "acc_norm": 0.5}, "sciq": {"acc": 0.75}},
+        model=published,
+    )
+    pythia_file(model_folder, "baseline", 142000, {"piqa": {"acc": 0.5}}, model=published)
+    # intervention models: other models, their own family
+    pythia_file(
+        model_folder,
+        "intervention",
+        143000,
+        {"piqa": {"acc": 0.25}},
+        model="EleutherAI/intervention-pythia-v1.1-70m-deduped",
+    )
+    pythia_file(
+        model_folder,
+        "intervention",
+        142000,
+        {"piqa": {"acc": 0.125}},
+        model="EleutherAI/intervention-pythia-v1.1-70m-deduped-long",
+    )
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        # baseline/ sorts before zero-shot/ (as in the real folders)
+        ("evals/pythia-v1/pythia-70m-deduped", "zero-shot"),
+        # the canonical folder sorts first
+        ("evals/pythia-v1/pythia-70m-deduped", "a-canonical"),
+    ],
+)
+def test_canonical_folder_wins_over_baseline_whatever_the_path_order(
+    tmp_path: Path, layout: tuple[str, str]
+) -> None:
+    folder, canonical = layout
+    write_pythia_folders(tmp_path / folder, canonical=canonical)
+    with pytest.warns(UserWarning) as caught:
+        table = read_lm_eval(tmp_path / "evals")
+    messages = [str(w.message) for w in caught]
+    # the whole baseline evaluation of (piqa, step 143000) is dropped: acc and acc_norm
+    assert messages == [
+        f"{tmp_path / 'evals'}: dropped 2 rows of 1 baseline/ evaluations that re-run a (model, "
+        "checkpoint, task, shots) a canonical folder (zero-shot/, five-shot/) also evaluates "
+        "(e.g. 'piqa' in pythia-v1/pythia-70m-deduped/baseline/baseline-70m-deduped_step143000"
+        ".json); the canonical evaluation was kept. 2 baseline rows of checkpoints without a "
+        "canonical evaluation were kept"
+    ]
+    rows = table.set_index(["family", "model", "subtask", "metric"])
+    final = ("pythia-deduped", "pythia-70m-deduped@step143000")
+    assert rows.loc[(*final, "piqa", "acc"), "score"] == 0.625
+    assert rows.loc[(*final, "piqa", "acc"), "score_stderr"] == 0.011
+    assert rows.loc[(*final, "piqa", "acc"), "source"].endswith(
+        f"{canonical}/{canonical}-70m-deduped_step143000.json"
+    )
+    assert (*final, "piqa", "acc_norm") not in rows.index
+    # a task only the baseline evaluated at that checkpoint, and a baseline-only checkpoint
+    assert rows.loc[(*final, "sciq", "acc"), "score"] == 0.75
+    assert rows.loc[
+        ("pythia-deduped", "pythia-70m-deduped@step142000", "piqa", "acc"), "score"
+    ] == (0.5)
+    # intervention models are their own families, never mixed with the published ones
+    assert table.groupby("family")["model"].unique().map(sorted).to_dict() == {
+        "pythia-deduped": ["pythia-70m-deduped@step142000", "pythia-70m-deduped@step143000"],
+        "pythia-deduped-intervention": ["intervention-pythia-70m-deduped@step143000"],
+        "pythia-deduped-intervention-long": ["intervention-pythia-70m-deduped-long@step142000"],
+    }
+    assert len(table) == 6
+
+
+def test_intervention_folder_makes_its_own_family_even_with_a_plain_name(tmp_path: Path) -> None:
+    # A run in intervention/ whose pretrained= name does not say so is still another model.
+    folder = tmp_path / "pythia-70m-deduped"
+    pythia_file(
+        folder, "zero-shot", 143000, {"piqa": {"acc": 0.625}}, model="EleutherAI/pythia-70m-deduped"
+    )
+    pythia_file(
+        folder,
+        "intervention",
+        143000,
+        {"piqa": {"acc": 0.25}},
+        model="EleutherAI/pythia-70m-deduped",
+    )
+    table = read_lm_eval(tmp_path)
+    assert dict(zip(table["family"], table["score"], strict=True)) == {
+        "pythia-deduped": 0.625,
+        "pythia-deduped-intervention": 0.25,
+    }
+    named = read_lm_eval(tmp_path, family="suite")
+    assert sorted(named["family"]) == ["suite", "suite-intervention"]
+
+
+# --------------------------------------------------------------------------------------------
+# Chance levels, generative tasks, standard errors, LAMBADA log-likelihoods
+# --------------------------------------------------------------------------------------------
+
+
+def test_chance_and_kind_follow_the_choice_table(tmp_path: Path) -> None:
+    results = {
+        "piqa": {"acc": 0.625, "acc_norm": 0.6},
+        "xnli_de": {"acc": 0.4},
+        "blimp_anaphor_gender_agreement": {"acc": 0.9},
+        "mathqa": {"acc": 0.25, "acc_norm": 0.25},
+        "bigbench_navigate": {"multiple_choice_grade": 0.5},
+        "bigbench_ruin_names": {"multiple_choice_grade": 0.25},  # choices vary: unresolved
+        "truthfulqa_mc": {"mc1": 0.25, "mc2": 0.4},
+        "boolq": {"acc": 0.6},
+        "cb": {"acc": 0.4, "f1": 0.3},
+        "arithmetic_3ds": {"acc": 0.05},
+        "lambada_standard": {"acc": 0.3, "ppl": 40.0},
+        "gsm8k": {"acc": 0.02},
+        "math_algebra": {"acc": 0.01},
+        "triviaqa": {"acc": 0.1},
+        "anagrams1": {"acc": 0.0},
+    }
+    file = write_json(
+        tmp_path / "opt-125m_mix_0-shot.json",
+        v03_document(results, model_args="pretrained=facebook/opt-125m", num_fewshot=0),
+    )
+    rows = read_lm_eval(file).set_index(["subtask", "metric"])
+    chance = rows["chance"].to_dict()
+    kind = rows["metric_kind"].to_dict()
+    assert chance[("piqa", "acc")] == chance[("piqa", "acc_norm")] == 0.5
+    assert chance[("xnli_de", "acc")] == pytest.approx(1 / 3)
+    assert chance[("blimp_anaphor_gender_agreement", "acc")] == 0.5
+    assert chance[("mathqa", "acc_norm")] == 0.2
+    assert chance[("bigbench_navigate", "multiple_choice_grade")] == 0.5
+    assert chance[("boolq", "acc")] == 0.5
+    assert chance[("cb", "acc")] == pytest.approx(1 / 3)
+    for key in [
+        ("bigbench_ruin_names", "multiple_choice_grade"),
+        ("truthfulqa_mc", "mc1"),
+        ("cb", "f1"),
+        ("lambada_standard", "ppl"),
+    ]:
+        assert math.isnan(chance[key]), key
+    for task in ("arithmetic_3ds", "lambada_standard", "gsm8k", "math_algebra", "triviaqa",
+                 "anagrams1"):  # fmt: skip
+        assert kind[(task, "acc")] == "exact_match", task
+        assert math.isnan(chance[(task, "acc")]), task
+    assert kind[("piqa", "acc")] == "accuracy"
+    assert kind[("lambada_standard", "loglik_per_word_from_ppl")] == "log_likelihood"
+
+
+def test_percent_metrics_divide_their_stderr_too(tmp_path: Path) -> None:
+    file = write_json(
+        tmp_path / "a.json",
+        v03_document(
+            {"wmt16-en-ro": {"bleu": 25.0, "bleu_stderr": 1.5, "ter": 60.0, "ter_stderr": 2.0}}
+        ),
+    )
+    rows = read_lm_eval(file).set_index("metric")
+    assert rows.loc["bleu", "score"] == 0.25
+    assert rows.loc["bleu", "score_stderr"] == pytest.approx(0.015)
+    assert rows.loc["ter", "score_stderr"] == pytest.approx(0.02)
+
+
+def test_04_lambada_perplexity_gives_a_log_likelihood_row(tmp_path: Path) -> None:
+    document = results_04()
+    document["results"] = {
+        "lambada_openai": {
+            "alias": "lambada_openai",
+            "perplexity,none": 10.0,
+            "perplexity_stderr,none": 0.5,
+            "acc,none": 0.5,
+            "acc_stderr,none": 0.007,
+        }
+    }
+    document["n-shot"] = {"lambada_openai": 0}
+    document["n-samples"] = {"lambada_openai": {"original": 5153, "effective": 5153}}
+    write_json(tmp_path / "results.json", document)
+    rows = read_lm_eval(tmp_path).set_index("metric")
+    assert rows.loc["perplexity", "score_stderr"] == 0.5
+    assert rows.loc["perplexity", "unit"] == "word"
+    assert rows.loc["loglik_per_word_from_ppl", "score"] == pytest.approx(-math.log(10.0))
+    assert rows.loc["loglik_per_word_from_ppl", "n_items"] == 5153
+    assert rows.loc["acc", "metric_kind"] == "exact_match"
+
+
+def test_lambada_perplexity_below_one_is_an_error(tmp_path: Path) -> None:
+    file = write_json(tmp_path / "a.json", v03_document({"lambada_openai": {"ppl": 0.5}}))
+    with pytest.raises(DataFormatError, match=r"\['lambada_openai'\]\['ppl'\] is 0\.5, below 1"):
+        read_lm_eval(file)
 
 
 # --------------------------------------------------------------------------------------------
@@ -733,6 +994,17 @@ def count_rows(root: Path, model_key: Any) -> tuple[int, int]:
     return len(seen), repeats
 
 
+def lambada_perplexities(root: Path) -> int:
+    """Distinct (model, shots, LAMBADA task) perplexities, straight from the files."""
+    seen: set[tuple[Any, ...]] = set()
+    for file, document in walk_results(root):
+        for task, metrics in document["results"].items():
+            if task.startswith("lambada") and "ppl" in metrics:
+                model = (file.parent.name, document["config"]["model_args"])
+                seen.add((model, document["config"]["num_fewshot"], task))
+    return len(seen)
+
+
 @pytest.fixture(scope="module")
 def harness_v03(data_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     with pytest.warns(UserWarning) as caught:
@@ -759,19 +1031,29 @@ def test_real_harness_v03_row_counts(
     # task that an earlier file of the same model scored (LLaMA-13B boolq, copa, drop em/f1;
     # LLaMA-7B drop em/f1; MPT-7B boolq, copa), leaving 3,475 rows.
     assert (distinct, repeats) == (3475, 8)
-    assert len(table) == distinct
+    # plus one loglik_per_word_from_ppl row per LAMBADA perplexity: 39 (9 LAMBADA variants)
+    assert lambada_perplexities(root) == 39
+    assert len(table) == distinct + 39 == 3514
     assert messages == [
         f"{root}: dropped 8 rows that repeat a (task, subtask, family, model, shots, metric) "
-        "already read from an earlier file in sorted path order (re-runs of one evaluation; e.g. "
-        "'drop'/'em' in results/llama/llama-13B/llama-13B_reading_comprehension_0-shot.json); "
-        "the first was kept"
+        "already read from another file (re-runs of one evaluation; e.g. 'drop'/'em' in "
+        "results/llama/llama-13B/llama-13B_reading_comprehension_0-shot.json); the file whose "
+        "path sorts first was kept"
     ]
     assert table.groupby("family")["model"].nunique().to_dict() == {
         "bloom": 5, "llama": 3, "mpt": 1, "opt": 8, "xglm": 5,
     }  # fmt: skip
+    # (before the LAMBADA log-likelihoods: 556, 1118, 383, 1024, 394)
     assert table.groupby("family").size().to_dict() == {
-        "bloom": 556, "llama": 1118, "mpt": 383, "opt": 1024, "xglm": 394,
+        "bloom": 558, "llama": 1136, "mpt": 392, "opt": 1032, "xglm": 396,
     }  # fmt: skip
+    assert table["metric_kind"].value_counts().to_dict() == {
+        "accuracy": 2772,
+        "other": 310,
+        "exact_match": 288,  # 68 before; + 220 acc rows of generative tasks
+        "multiple_choice_grade": 105,
+        "log_likelihood": 39,
+    }
     assert "step" not in table.columns
 
 
@@ -829,6 +1111,31 @@ def test_real_llama_arithmetic_zeros_are_kept(
     assert len(mpt) == 10 and (mpt["score"] > 0).any()
 
 
+def count_pythia_baseline(root: Path) -> tuple[int, int, int, int]:
+    """(other rows, baseline rows dropped, evaluations dropped, baseline rows kept), straight
+    from the files: a baseline/ evaluation of a (model, checkpoint, shots, task) that another
+    folder evaluates is dropped whole."""
+    canonical: set[tuple[Any, ...]] = set()
+    evaluated: set[tuple[Any, ...]] = set()
+    baseline: list[tuple[tuple[Any, ...], list[str]]] = []
+    for file, document in walk_results(root):
+        model = pythia_model_key(file, document)
+        shots = document["config"]["num_fewshot"]
+        for task, metrics in document["results"].items():
+            names = [m for m in metrics if not m.endswith("_stderr")]
+            evaluation = (model, shots, task)
+            if "baseline" in file.parts:
+                baseline.append((evaluation, names))
+                continue
+            evaluated.add(evaluation)
+            for name in names:
+                assert (*evaluation, name) not in canonical  # no repeats outside baseline/
+                canonical.add((*evaluation, name))
+    dropped = [names for evaluation, names in baseline if evaluation in evaluated]
+    kept = [names for evaluation, names in baseline if evaluation not in evaluated]
+    return len(canonical), sum(map(len, dropped)), len(dropped), sum(map(len, kept))
+
+
 def pythia_model_key(file: Path, document: dict[str, Any]) -> tuple[str, str | None]:
     args = dict(
         part.split("=", 1) for part in document["config"]["model_args"].split(",") if "=" in part
@@ -854,8 +1161,40 @@ def test_real_pythia_row_counts(
     # metrics each), 410m-deduped at 143000 (22 tasks, 44), 70m- and 6.9b-deduped at 143000
     # (87 tasks, 172 each): 3 x 46 + 44 + 2 x 172 = 526 repeats, leaving 131,548 rows.
     assert (distinct, repeats) == (131_548, 526)
-    assert len(table) == distinct
-    assert len(messages) == 1 and "dropped 526 rows" in messages[0]
+    # Those 265 baseline evaluations are dropped whole, the zero-shot/ ones kept; the baseline
+    # evaluations of checkpoints zero-shot/ lacks stay.
+    canonical, dropped, evaluations, kept = count_pythia_baseline(root)
+    assert (dropped, evaluations) == (526, 3 * 23 + 22 + 2 * 87)
+    assert canonical + kept == distinct
+    # Every file has lambada_openai: 879 perplexities, 874 once the dropped baseline
+    # evaluations are left out, each giving a log-likelihood row.
+    assert lambada_perplexities(root) == 879
+    assert len(table) == distinct + 874 == 132_422
+    assert messages == [
+        f"{root}: dropped 531 rows of 265 baseline/ evaluations that re-run a (model, "
+        "checkpoint, task, shots) a canonical folder (zero-shot/, five-shot/) also evaluates "
+        "(e.g. 'crows_pairs_english_religion' in evals/pythia-v1/pythia-1.4b-deduped/baseline/"
+        "baseline-1.4b-deduped_step123000.json); the canonical evaluation was kept. 4653 "
+        "baseline rows of checkpoints without a canonical evaluation were kept"
+    ]
+    baseline_rows = table["source"].str.contains("/baseline/")
+    # + the log-likelihood rows of their LAMBADA perplexities: 27 (1.4b) + 9 (70m) + 9 (6.9b);
+    # the 410m-deduped baseline runs have no LAMBADA
+    assert baseline_rows.sum() == kept + 45 == 4653
+    assert set(table.loc[baseline_rows, "family"]) == {"pythia-deduped"}
+    intervention = table["source"].str.contains("/intervention/")
+    assert intervention.sum() == 10_850
+    assert set(table.loc[intervention, "family"]) == {
+        "pythia-deduped-intervention",
+        "pythia-deduped-intervention-long",
+    }
+    assert not table.loc[~intervention, "family"].str.contains("intervention").any()
+    assert table["metric_kind"].value_counts().to_dict() == {
+        "accuracy": 105_336,  # 106,210 before: the 874 LAMBADA acc rows are now exact_match
+        "other": 25_338,
+        "exact_match": 874,
+        "log_likelihood": 874,
+    }
     assert table.groupby("family")["model"].nunique().to_dict() == {
         "bloom": 5,
         "opt": 8,
@@ -868,8 +1207,8 @@ def test_real_pythia_row_counts(
         "pythia-0.25MtokBS": 14,
         "pythia-0.5MtokBS": 45,  # 160m, 410m, 1b x 15
         "pythia-1MtokBS": 15,
-        "intervention-pythia-deduped": 40,  # 70m, 410m, 6.9b, 1.4b x 10
-        "intervention-pythia-deduped-long": 30,  # 1.4b x 30
+        "pythia-deduped-intervention": 40,  # 70m, 410m, 6.9b, 1.4b x 10
+        "pythia-deduped-intervention-long": 30,  # 1.4b x 30
     }
 
 
@@ -918,11 +1257,15 @@ def test_real_pythia_cells(data_dir: Path, pythia_evals: tuple[pd.DataFrame, lis
          "crows_pairs_french_age", "likelihood_difference"),
         ("pythia-160m-0.5MtokBS@step132000",
          "pythia-160m-0.5MtokBS/160m-0.5MtokBS_step132000.json", "sciq", "acc"),
-        # Where baseline/ and zero-shot/ both hold a checkpoint, baseline/ (first in sorted
-        # order) is kept.
+        # Where baseline/ and zero-shot/ both hold a checkpoint, zero-shot/ is kept although
+        # baseline/ sorts first (the baseline value is 0.1621..., this one 0.1629...).
         ("pythia-70m-deduped@step143000",
-         "pythia-70m-deduped/baseline/baseline-70m-deduped_step143000.json",
+         "pythia-70m-deduped/zero-shot/70m-deduped_step143000.json",
          "arc_challenge", "acc"),
+        # a checkpoint only baseline/ evaluates
+        ("pythia-1.4b-deduped@step114000",
+         "pythia-1.4b-deduped/baseline/baseline-1.4b-deduped_step114000.json",
+         "lambada_openai", "acc"),
     ]:  # fmt: skip
         file = evals / "pythia-v1" / relative
         document = json.loads(file.read_text(encoding="utf-8"))
@@ -936,3 +1279,153 @@ def test_real_pythia_cells(data_dir: Path, pythia_evals: tuple[pd.DataFrame, lis
         rows.loc[("bloom-7b1", "piqa", 0, "acc_norm"), "score"]
         == (bloom["results"]["piqa"]["acc_norm"])
     )
+
+
+@pytest.mark.realdata
+def test_real_standard_errors_are_the_files_values(
+    data_dir: Path,
+    harness_v03: tuple[pd.DataFrame, list[str]],
+    pythia_evals: tuple[pd.DataFrame, list[str]],
+) -> None:
+    for folder, (table, _) in (
+        ("lm-eval-harness-v0.3", harness_v03),
+        ("pythia-evals", pythia_evals),
+    ):
+        root = data_dir / folder
+        stderr = dict(
+            zip(
+                zip(table["source"], table["subtask"], table["metric"], strict=True),
+                table["score_stderr"],
+                strict=True,
+            )
+        )
+        checked = 0
+        for file, document in walk_results(root):
+            source = f"read_lm_eval:{file.relative_to(root).as_posix()}"
+            for task, metrics in document["results"].items():
+                for metric in metrics:
+                    got = stderr.get((source, task, metric))
+                    if metric.endswith("_stderr") or got is None:
+                        continue  # a standard error, or a row dropped as a re-run
+                    reported = metrics.get(f"{metric}_stderr")
+                    if reported is None:
+                        assert math.isnan(got), (source, task, metric)
+                    else:
+                        assert got == reported, (source, task, metric)
+                    checked += 1
+        assert checked == table["metric"].ne("loglik_per_word_from_ppl").sum()
+    # every Pythia metric has a standard error; 98 v0.3 rows have none (squad2, some em/f1)
+    pythia, _ = pythia_evals
+    assert pythia.loc[pythia["metric"] != "loglik_per_word_from_ppl", "score_stderr"].notna().all()
+    v03, _ = harness_v03
+    assert v03["score_stderr"].isna().sum() == 98 + 39
+    assert (v03["score_stderr"].dropna() >= 0).all()
+
+
+@pytest.mark.realdata
+def test_real_lambada_log_likelihoods(
+    harness_v03: tuple[pd.DataFrame, list[str]],
+    pythia_evals: tuple[pd.DataFrame, list[str]],
+) -> None:
+    for (table, _), count in ((harness_v03, 39), (pythia_evals, 874)):
+        cell = ["subtask", "family", "model", "shots"]
+        ppl = table[table["metric"] == "ppl"].set_index(cell)
+        loglik = table[table["metric"] == "loglik_per_word_from_ppl"].set_index(cell)
+        assert len(ppl) == len(loglik) == count
+        assert set(ppl.index.get_level_values("subtask")) == set(
+            loglik.index.get_level_values("subtask")
+        )
+        assert all(name.startswith("lambada") for name in ppl.index.get_level_values("subtask"))
+        joined = loglik.join(ppl.add_suffix("_ppl"))
+        np.testing.assert_allclose(joined["score"], -np.log(joined["score_ppl"]), rtol=1e-12)
+        assert (joined["score"] <= 0).all()
+        assert set(loglik["metric_kind"]) == {"log_likelihood"}
+        assert set(loglik["unit"]) == set(ppl["unit"]) == {"word"}
+        assert loglik["score_stderr"].isna().all()
+        assert set(ppl["metric_kind"]) == {"other"}
+        lambada_acc = table[table["subtask"].str.startswith("lambada") & (table["metric"] == "acc")]
+        assert set(lambada_acc["metric_kind"]) == {"exact_match"}
+        assert lambada_acc["chance"].isna().all()
+        assert set(table["unit"].dropna()) == {"word"}
+        assert (table["unit"] == "word").sum() == 2 * count
+
+
+# --------------------------------------------------------------------------------------------
+# The choice table against the real files
+# --------------------------------------------------------------------------------------------
+
+CHOICE_METRICS = ("acc", "acc_norm", "multiple_choice_grade")
+
+
+def test_choice_tables_are_disjoint_and_cited() -> None:
+    exact = [set(CHOICE_TASKS), set(GENERATIVE_TASKS), set(UNRESOLVED_TASKS)]
+    assert all(not (a & b) for a, b in itertools.combinations(exact, 2))
+    for name, entry in {**CHOICE_TASKS, **CHOICE_TASK_PREFIXES}.items():
+        assert entry.n_choices >= 2, name
+        assert len(entry.citation) > 20, name
+        assert 0 < entry.chance <= 0.5, name
+        if entry.choice_counts:
+            assert entry.n_choices == max(entry.choice_counts, key=entry.choice_counts.__getitem__)
+    # a name is in one class only, whichever way it is found
+    for name in ["math_qa", "mathqa", "math_algebra", "lambada_openai", "hendrycksTest-virology",
+                 "mmlu_anatomy", "arithmetic_2da", "bigbench_ruin_names", "xnli_sw"]:  # fmt: skip
+        found = [
+            choice_task(name) is not None,
+            generative_reason(name) is not None,
+            unresolved_reason(name) is not None,
+        ]
+        assert sum(found) == 1, name
+    assert choice_task("logical_deduction").chance == pytest.approx(0.2)
+    assert choice_task("arc_easy").note.startswith("most items have 4 choices")
+
+
+@pytest.mark.realdata
+def test_choice_counts_of_bigbench_tasks_match_the_task_definitions(data_dir: Path) -> None:
+    # The open_lm BIG-bench tasks whose counts come from the mirrored task.json files.
+    root = data_dir / "bigbench-tasks"
+    for name in ("misconceptions", "strategyqa", "conceptual_combinations",
+                 "understanding_fables", "novel_concepts", "strange_stories",
+                 "logical_deduction"):  # fmt: skip
+        counts: Counter[int] = Counter()
+        for file in sorted((root / name).rglob("task.json")):
+            examples = json.loads(file.read_text(encoding="utf-8")).get("examples", [])
+            counts.update(len(e["target_scores"]) for e in examples if "target_scores" in e)
+        entry = CHOICE_TASKS[name]
+        expected = entry.choice_counts or {entry.n_choices: counts.total()}
+        assert dict(counts) == dict(expected), name
+
+
+@pytest.mark.realdata
+def test_real_choice_tasks_are_all_in_the_choice_table(
+    harness_v03: tuple[pd.DataFrame, list[str]],
+    pythia_evals: tuple[pd.DataFrame, list[str]],
+) -> None:
+    table = pd.concat([harness_v03[0], pythia_evals[0]], ignore_index=True)
+    scored = table[table["metric"].isin(CHOICE_METRICS)]
+    names = sorted(set(scored["subtask"]))
+    assert len(names) == 269  # every task of both mirrors with an acc, acc_norm or mc grade
+    classes = {
+        "choice": [n for n in names if choice_task(n) is not None],
+        "generative": [n for n in names if generative_reason(n) is not None],
+        "unresolved": [n for n in names if unresolved_reason(n) is not None],
+    }
+    assert sorted(itertools.chain(*classes.values())) == names  # each in one class only
+    assert {k: len(v) for k, v in classes.items()} == {
+        "choice": 223,
+        "generative": 35,
+        "unresolved": 11,
+    }
+    assert classes["unresolved"] == [
+        "bigbench_date_understanding", "bigbench_disambiguation_qa", "bigbench_dyck_languages",
+        "bigbench_geometric_shapes", "bigbench_movie_recommendation",
+        "bigbench_reasoning_about_colored_objects", "bigbench_ruin_names",
+        "ethics_utilitarianism_original", "headqa_en", "headqa_es", "multirc",
+    ]  # fmt: skip
+    choice = scored["subtask"].isin(classes["choice"])
+    expected = scored.loc[choice, "subtask"].map(lambda n: choice_task(n).chance)
+    np.testing.assert_allclose(scored.loc[choice, "chance"], expected)
+    assert scored.loc[~choice, "chance"].isna().all()
+    generative = table["subtask"].isin(classes["generative"]) & (table["metric"] == "acc")
+    assert set(table.loc[generative, "metric_kind"]) == {"exact_match"}
+    # no other metric gets a chance level
+    assert table.loc[~table["metric"].isin(CHOICE_METRICS), "chance"].isna().all()

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from emergestats.data.choices import choice_task, unresolved_reason
 from emergestats.data.open_lm import read_open_lm
 from emergestats.errors import DataFormatError, EmptyInputError
 
@@ -301,3 +302,48 @@ def test_real_values_cell_for_cell(data_dir: Path) -> None:
     arc = table.xs("arc_challenge", level="task")
     assert set(arc["n_items"]) == {1172}
     assert all(math.isclose(s * 1172, round(s * 1172), abs_tol=1e-3) for s in arc["score"])
+
+
+#: Where eval_metadata.csv's "Random baseline" (kept: the source's own number) disagrees with
+#: 1 / K of the choice table (emergestats.data.choices, which cites each K).
+METADATA_CHANCE_DISAGREEMENTS = {
+    "agi_eval_lsat_ar": (0.25, 0.2),  # LSAT questions have 5 options
+    "agi_eval_lsat_lr": (0.25, 0.2),
+    "agi_eval_lsat_rc": (0.25, 0.2),
+    "bbq": (0.5, 1 / 3),  # two people and "unknown"
+    "commonsense_qa": (0.25, 0.2),  # 5 answers
+    "logical_deduction": (0.25, 0.2),  # 300 x 3, 500 x 5, 700 x 7 choices
+    "math_qa": (0.25, 0.2),  # options a-e
+    "novel_concepts": (0.25, (30 / 5 + 2 / 10) / 32),
+    "siqa": (0.5, 1 / 3),  # 3 answers
+    "strange_stories": (0.5, (53 / 2 + 121 / 4) / 174),
+    "understanding_fables": (0.25, 0.2),  # 5 choices
+}
+
+
+@pytest.mark.realdata
+def test_real_chance_levels_against_the_choice_table(data_dir: Path) -> None:
+    table = read_open_lm(data_dir / "mlfoundations-scaling")
+    choice_rows = table[table["metric_kind"] == "multiple_choice_grade"]
+    chance = choice_rows.groupby("task")["chance"].agg(["min", "max"])
+    assert (chance["min"] == chance["max"]).all()
+    # every multiple-choice task is in the table, or unresolved with a reason
+    unresolved = sorted(t for t in chance.index if unresolved_reason(t) is not None)
+    assert unresolved == ["elementary_math_qa", "language_identification"]
+    disagreements = {}
+    for task, source in chance["min"].items():
+        if task in unresolved:
+            continue
+        entry = choice_task(task)
+        assert entry is not None, task
+        if not math.isclose(source, entry.chance):
+            disagreements[task] = (source, entry.chance)
+    assert disagreements.keys() == METADATA_CHANCE_DISAGREEMENTS.keys()
+    for task, (source, ours) in METADATA_CHANCE_DISAGREEMENTS.items():
+        assert disagreements[task] == (source, pytest.approx(ours)), task
+    # the reader keeps the source's number; of 33 multiple-choice tasks, 20 agree
+    assert len(chance) - len(unresolved) - len(disagreements) == 20
+    # generated answers (language modelling, QA) are exact matches, at the source's chance 0
+    others = table[table["metric_kind"] != "multiple_choice_grade"]
+    assert set(others["metric_kind"]) == {"exact_match"}
+    assert set(others["chance"]) == {0.0}

@@ -8,6 +8,7 @@ import pytest
 
 from emergestats.data import (
     EVALUATION_COLUMNS,
+    OPTIONAL_EVALUATION_COLUMNS,
     metric_kind_of,
     read_table,
     to_dataset,
@@ -15,6 +16,7 @@ from emergestats.data import (
     validate_items,
     write_table,
 )
+from emergestats.data.table import BRIER_FORMS, UNITS, brier_form
 from emergestats.errors import DataFormatError, EmptyInputError
 
 
@@ -200,3 +202,98 @@ def test_metric_kind_of_known_and_unknown_names() -> None:
     assert metric_kind_of("calibration_multiple_choice_brier_score") == "brier"
     assert metric_kind_of("rougeLsum") == "rouge"
     assert metric_kind_of("something_new") == "other"
+
+
+# --------------------------------------------------------------------------------------------
+# Optional columns: score_stderr and unit; Brier forms
+
+
+def with_stderr_and_unit() -> pd.DataFrame:
+    rows = evaluation_rows()
+    rows["score_stderr"] = np.where(rows["metric"] == "exact_str_match", 0.01, np.nan)
+    rows["unit"] = [None] * len(rows)
+    return rows
+
+
+def test_stderr_and_unit_are_kept_with_canonical_dtypes() -> None:
+    rows = with_stderr_and_unit()
+    rows.loc[rows["metric"] == "log_likelihood", "unit"] = "word"
+    table = validate(rows)
+    assert list(table.columns) == [*EVALUATION_COLUMNS, "score_stderr", "unit"]
+    assert table["score_stderr"].dtype == float
+    assert table["score_stderr"].notna().sum() == 3
+    assert table["unit"].dtype == object
+    assert table["unit"].isna().sum() == 6
+    assert set(table["unit"].dropna()) == {"word"}
+    ds = to_dataset(table)
+    assert sorted(set(ds["unit"].values.tolist())) == ["", "word"]
+    np.testing.assert_allclose(ds["score_stderr"].values, table["score_stderr"].to_numpy())
+
+
+def test_stderr_and_unit_survive_csv_and_parquet(tmp_path) -> None:
+    rows = with_stderr_and_unit()
+    rows.loc[rows["metric"] == "log_likelihood", "unit"] = "char"
+    table = validate(rows)
+    for name in ("t.csv", "t.parquet"):
+        back = read_table(write_table(table, tmp_path / name))
+        pd.testing.assert_frame_equal(back, table)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "needle"),
+    [
+        ("score_stderr", -0.01, "a standard error is a finite number >= 0"),
+        ("score_stderr", np.inf, "a standard error is a finite number >= 0"),
+        ("score_stderr", "about 1%", "invalid values in row 4"),
+        ("unit", "bytes", "unknown value 'bytes' in row 4; expected one of token, word, char"),
+    ],
+)
+def test_stderr_and_unit_errors_name_column_and_rows(column, value, needle) -> None:
+    rows = with_stderr_and_unit().astype({column: object})
+    rows.loc[4, column] = value
+    with pytest.raises(DataFormatError) as info:
+        validate(rows, path="bad.csv")
+    message = str(info.value)
+    assert message.startswith("bad.csv: ")
+    assert repr(column) in message
+    assert needle in message
+    assert info.value.column == column
+    assert info.value.rows == [4]
+
+
+def test_empty_text_and_nan_are_missing_stderr_and_unit() -> None:
+    rows = with_stderr_and_unit().astype({"unit": object, "score_stderr": object})
+    rows.loc[0, "unit"] = ""
+    rows.loc[1, "unit"] = np.nan
+    rows.loc[0, "score_stderr"] = ""
+    table = validate(rows)
+    assert table["unit"].isna().all()
+    assert np.isnan(table.loc[0, "score_stderr"])
+
+
+@pytest.mark.parametrize(
+    ("metric", "form"),
+    [
+        ("calibration_multiple_choice_brier_score", "mean"),
+        ("brier", "mean"),
+        ("brier_mean", "mean"),
+        ("brier_sum", "sum"),
+        ("tc_brier", "correct_choice"),
+        ("tc_brier_unnormalized", "correct_choice"),
+        ("my_brier_summed", "sum"),
+        ("brier_of_correct_choice", "correct_choice"),
+        ("target_class_brier", "correct_choice"),
+        ("some_brier", "mean"),
+    ],
+)
+def test_brier_form_by_name(metric: str, form: str) -> None:
+    assert brier_form(metric) == form
+    assert form in BRIER_FORMS
+
+
+def test_lambada_loglik_metric_is_a_log_likelihood() -> None:
+    assert metric_kind_of("loglik_per_word_from_ppl") == "log_likelihood"
+    assert metric_kind_of("tc_brier") == metric_kind_of("tc_brier_unnormalized") == "brier"
+    assert "score_stderr" in OPTIONAL_EVALUATION_COLUMNS
+    assert "unit" in OPTIONAL_EVALUATION_COLUMNS
+    assert set(UNITS) >= {"token", "word", "char"}

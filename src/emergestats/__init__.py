@@ -17,7 +17,7 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 if TYPE_CHECKING:
     from emergestats import data, datasets, emergence, metrics
-    from emergestats.inference import Fit, fit
+    from emergestats.inference.fit import Fit, fit
 
 _SUBMODULES = ("data", "datasets", "emergence", "metrics")
 

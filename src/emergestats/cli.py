@@ -183,7 +183,11 @@ def fit_command(table: str, spec_path: Path, out: Path, seed: int | None, progre
         f"{kwargs.get('chains', 4)} chains x {kwargs.get('draws', 1000)} draws "
         f"after {kwargs.get('tune', 1000)} tuning steps, sampler {kwargs['sampler'] or 'default'}"
     )
-    result = fit(data, **kwargs)
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always", UserWarning)
+        result = fit(data, **kwargs)
+    for note in notes:
+        click.echo(f"note: {note.message}")
     curves = result.curves()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DiagnosticsWarning)

@@ -503,8 +503,17 @@ def _model_scores(
     n_items = len(scored)
     # BIG-bench's Brier score renormalises the choices' probabilities to sum to one.
     probs = choice_probabilities(log_probs)
-    # (metric, metric_kind, score, n_items, chance, target_tokens); chances are exact fractions.
-    scores: list[tuple[str, str, float, int, float, int]] = [
+    # per-item values of the continuous metrics, for their standard errors
+    one_hot = np.eye(N_CLASSES)[true_class]
+    item_brier = ((probs - one_hot) ** 2).mean(axis=1)
+    item_logprob = scored["logprob"].to_numpy(dtype=np.float64)
+
+    def stderr(values: np.ndarray) -> float:
+        return float(np.std(values, ddof=1) / math.sqrt(len(values)))
+
+    # (metric, metric_kind, score, n_items, chance, target_tokens, score_stderr); chances are
+    # exact fractions. Proportions carry no stderr: it is binomial, given by n_items.
+    scores: list[tuple[str, str, float, int, float, int, float]] = [
         (
             "accuracy",
             "accuracy",
@@ -512,6 +521,7 @@ def _model_scores(
             n_items,
             chance_level(N_CLASSES),
             1,
+            math.nan,
         )
     ]
     for size in subset_sizes:
@@ -519,16 +529,16 @@ def _model_scores(
         chance = float(Fraction(1, N_CLASSES**size))
         scores.append(
             (f"subset_accuracy_L{size}", "exact_match", float(all_right.mean()), len(all_right),
-             chance, size)
+             chance, size, math.nan)
         )  # fmt: skip
     scores += [
         ("brier_mean", "brier", brier_score(probs, true_class, form="mean"), n_items,
-         chance_level(N_CLASSES, metric="brier_mean"), 1),
+         chance_level(N_CLASSES, metric="brier_mean"), 1, stderr(item_brier)),
         ("brier_sum", "brier", brier_score(probs, true_class, form="sum"), n_items,
-         chance_level(N_CLASSES, metric="brier_sum"), 1),
+         chance_level(N_CLASSES, metric="brier_sum"), 1, N_CLASSES * stderr(item_brier)),
         # A guesser's log-likelihood is log(1/10), but validate() takes no negative chance: NaN.
         ("log_likelihood", "log_likelihood", math.fsum(scored["logprob"]) / n_items, n_items,
-         math.nan, 1),
+         math.nan, 1, stderr(item_logprob)),
     ]  # fmt: skip
     first = scored.iloc[0]
     key = {column: first[column] for column in ("task", "subtask", "family", "model", "params")}
@@ -543,8 +553,10 @@ def _model_scores(
             "chance": chance,
             "source": SOURCE,
             "target_tokens": float(tokens),
+            "n_choices": N_CLASSES,
+            "score_stderr": round(se, SCORE_DECIMALS) if math.isfinite(se) else math.nan,
         }
-        for metric, kind, score, count, chance, tokens in scores
+        for metric, kind, score, count, chance, tokens, se in scores
     ]
 
 

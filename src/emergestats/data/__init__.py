@@ -6,6 +6,7 @@ from emergestats.data.bigbench import (
     read_bigbench_results,
     read_bigbench_tasks,
 )
+from emergestats.data.choices import choice_task
 from emergestats.data.expemergence import read_expemergence
 from emergestats.data.lm_eval import read_lm_eval, read_lm_eval_samples
 from emergestats.data.model_sizes import params_for
@@ -18,6 +19,8 @@ from emergestats.data.table import (
     METRIC_KINDS,
     OPTIONAL_EVALUATION_COLUMNS,
     SERIES_KEY,
+    UNITS,
+    brier_form,
     metric_kind_of,
     read_table,
     to_dataset,
@@ -33,7 +36,10 @@ __all__ = [
     "METRIC_KINDS",
     "OPTIONAL_EVALUATION_COLUMNS",
     "SERIES_KEY",
+    "UNITS",
     "answer_length",
+    "brier_form",
+    "choice_task",
     "metric_kind_of",
     "params_for",
     "read_bigbench_items",

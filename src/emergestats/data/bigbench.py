@@ -112,6 +112,13 @@ _METRICS_FROM_GENERATION: Final = frozenset(
 
 _NUMBER_ANSWER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 
+# The text unit a log-likelihood is averaged over (the ``unit`` column); BIG-bench divides each
+# item's summed log-probability by its target's words or characters.
+_UNIT_OF_METRIC: Final[dict[str, str]] = {
+    "log_likelihood_per_word": "word",
+    "log_likelihood_per_char": "char",
+}
+
 
 # --------------------------------------------------------------------------------------------
 # Answer lengths
@@ -567,6 +574,7 @@ def _rows_of_result_file(
                     "chance": chance,
                     "source": source,
                     "total_params": info.total_params,
+                    "unit": _UNIT_OF_METRIC.get(metric),
                 }
             )
     return _FileRows(file, info, has_queries, rows, dropped, non_finite)
@@ -619,7 +627,7 @@ def read_bigbench_results(
     -------
     pandas.DataFrame
         The validated evaluation table (see :mod:`emergestats.data.table`), one row per
-        ``score_dict`` value, with the optional column ``total_params``. Columns:
+        ``score_dict`` value, with the optional columns ``total_params`` and ``unit``. Columns:
 
         ``task``
             ``task.task_name``.
@@ -656,6 +664,11 @@ def read_bigbench_results(
         ``source``
             ``"read_bigbench_results:<file>"``, the file relative to ``path`` (its name where
             ``path`` is a file).
+        ``unit``
+            ``word`` for ``log_likelihood_per_word`` and ``char`` for
+            ``log_likelihood_per_char`` (each item's summed log-probability divided by its
+            target's words or characters); ``<NA>`` otherwise, including ``log_likelihood``,
+            a per-item sum over the target's tokens. BIG-bench reports no standard errors.
 
     Notes
     -----

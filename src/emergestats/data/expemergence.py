@@ -29,7 +29,10 @@ What the file name says
 
 Scores: ``acc`` is 1 when the correct choice has the highest log-likelihood (multiple-choice
 grade); ``brier`` is the target-class Brier score ``(1 - p_correct) ** 2`` (the paper's "TC
-Brier score"), averaged over questions, lower is better.
+Brier score"), averaged over questions, lower is better. It is the correct choice's term alone,
+not BIG-bench's ``calibration_multiple_choice_brier_score`` (the squared error summed over all
+choices and divided by their number), so it is read under its own metric name, ``tc_brier``,
+whose :func:`emergestats.data.table.brier_form` is ``"correct_choice"``.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from emergestats.data.choices import CHOICE_TASKS
 from emergestats.data.obsscaling import (
     FAMILY_COLUMN,
     MODEL_COLUMN,
@@ -94,6 +98,11 @@ _CHOICE_COUNTS: Final[dict[str, dict[int, int]]] = {
     "mmlu": {4: 14042},
     "hellaswag": {4: 10042},
 }
+
+#: Tasks whose per-question choice counts are not known here but whose typical number of
+#: choices is (:mod:`emergestats.data.choices`): ARC (ARC-Easy + ARC-Challenge test sets, 3548
+#: questions) has 4 choices except a few questions with 3 or 5, so its chance is approximate.
+_TYPICAL_CHOICES: Final[dict[str, int]] = {"arc": CHOICE_TASKS["arc_challenge"].n_choices}
 
 
 @dataclass(frozen=True)
@@ -180,11 +189,20 @@ def read_expemergence(
     ``evaluation/base_llm_benchmark_eval.csv``). ``shots`` from :data:`EXPEMERGENCE_SHOTS`.
 
     **Chance.** For ``acc``: the mean over questions of 1 / number of choices; for
-    ``tc_brier``: the mean of ``(1 - 1/k) ** 2``, the score of a uniform guess. From the
-    choice counts in ``_CHOICE_COUNTS`` when they add up to the file's question count, for a
-    group only when every question has the same k; NaN otherwise (ARC,
-    abstract_narrative_understanding, and the groups of arithmetic, parsinlu_qa and
-    hindu_knowledge) and for ``tc_brier_unnormalized``.
+    ``tc_brier``: the mean of ``(1 - 1/k) ** 2``, the score of a uniform guess (the
+    correct-choice form of :func:`emergestats.data.table.brier_form`). From the choice counts
+    in ``_CHOICE_COUNTS`` when they add up to the file's question count; exact for every row
+    of a task whose questions all have one k (mmlu, hellaswag, conceptual_combinations,
+    analogical_similarity). The files do not say which questions fall in which difficulty
+    group, so where k varies (arithmetic: 5 to 7 choices; parsinlu_qa: 3 or 4;
+    hindu_knowledge: 4 to 6) a group's chance is the whole task's mix, an approximation: a
+    group's true ``acc`` chance lies between the smallest and largest 1/k (arithmetic 0.143 to
+    0.2 against 0.145 for the task, parsinlu_qa 0.25 to 0.253, hindu_knowledge 0.23 to 0.26
+    for groups of 17 or 18 questions). ARC uses 4 choices for every question (a few have 3 or
+    5: approximate, see :mod:`emergestats.data.choices`). NaN for
+    abstract_narrative_understanding (its choice counts are not in the local files) and for
+    ``tc_brier_unnormalized`` (raw probabilities that need not sum to 1 have no uniform
+    guess).
 
     **Counted exclusions.** Rows without any score (models ExpEmergence did not evaluate, and
     the 5 blank spacer rows) are not observations; on the real files 65 to 70 of the 114 rows
@@ -351,12 +369,12 @@ def _read_file(
         rank = source.groups - index if source.by_accuracy else index + 1
         metric = "acc" if source.by_accuracy else brier_metric
         subtask = f"{task}/{criterion}_group_{rank:0{width}d}of{source.groups}"
-        chance = _chance(source, metric, question_count, whole_task=False)
+        chance = _chance(source, metric, question_count)
         columns_meta[column] = (subtask, metric, end - start, chance)
     if with_overall:
         for column in overall_metrics:
             metric = "acc" if column == "acc" else brier_metric
-            chance = _chance(source, metric, question_count, whole_task=True)
+            chance = _chance(source, metric, question_count)
             columns_meta[column] = (task, metric, question_count, chance)
 
     try:
@@ -423,14 +441,15 @@ def _first_row_per_model(
     return keep
 
 
-def _chance(source: _SourceFile, metric: str, question_count: int, *, whole_task: bool) -> float:
-    counts = _CHOICE_COUNTS.get(source.task)
-    if metric == "tc_brier_unnormalized" or counts is None:
+def _chance(source: _SourceFile, metric: str, question_count: int) -> float:
+    """A uniform guess's score: exact where every question has one k, else the task's mix."""
+    if metric == "tc_brier_unnormalized":
         return math.nan
-    if sum(counts.values()) != question_count:
-        return math.nan  # a different item set than the one the counts describe
-    if not whole_task and len(counts) > 1:
-        return math.nan  # the group's mix of choice counts is unknown
+    counts = _CHOICE_COUNTS.get(source.task)
+    if counts is None and source.task in _TYPICAL_CHOICES:
+        counts = {_TYPICAL_CHOICES[source.task]: question_count}
+    if counts is None or sum(counts.values()) != question_count:
+        return math.nan  # unknown, or a different item set than the one the counts describe
     total = sum(counts.values())
     if metric == "acc":
         return sum(n / k for k, n in counts.items()) / total

@@ -26,13 +26,14 @@ import math
 import re
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
+from emergestats.data.choices import choice_task, generative_reason
 from emergestats.data.json_files import load_json
 from emergestats.data.model_sizes import canonical_model_name, params_for
 from emergestats.data.table import EVALUATION_COLUMNS, metric_kind_of, validate, validate_items
@@ -82,6 +83,26 @@ _SQUAD_PERCENT_METRICS: Final[frozenset[str]] = frozenset(
 _ROLLING_METRICS: Final[frozenset[str]] = frozenset(
     {"word_perplexity", "byte_perplexity", "bits_per_byte"}
 )
+# The text unit a perplexity is per (the ``unit`` column); LAMBADA's is set per task.
+_UNIT_OF_METRIC: Final[dict[str, str]] = {
+    "word_perplexity": "word",
+    "byte_perplexity": "byte",
+    "bits_per_byte": "byte",
+}
+
+#: Metric name of the row derived from a LAMBADA perplexity: the mean log-likelihood of the
+#: target word, ``-log(ppl)`` (see :func:`read_lm_eval`).
+LAMBADA_LOGLIK_METRIC: Final[str] = "loglik_per_word_from_ppl"
+# LAMBADA's perplexity metric: ``ppl`` in v0.3, ``perplexity`` in the >= 0.4 task YAMLs.
+_LAMBADA_PERPLEXITY_METRICS: Final[frozenset[str]] = frozenset({"ppl", "perplexity"})
+# Metrics scored by picking the most likely of the choices: their chance level is 1 / K.
+_CHOICE_METRICS: Final[frozenset[str]] = frozenset({"acc", "acc_norm", "multiple_choice_grade"})
+
+#: Folder names that say what a Pythia evaluation is (``evals/pythia-v1/<model>/<folder>/``).
+#: ``baseline/`` re-runs checkpoints that the canonical folders evaluate; ``intervention/``
+#: holds other models (training resumed on pronoun-swapped data).
+BASELINE_FOLDER: Final[str] = "baseline"
+INTERVENTION_FOLDER: Final[str] = "intervention"
 
 # Keys of a task's result dict that are not metrics.
 _NON_METRIC_KEYS: Final[frozenset[str]] = frozenset({"alias", "samples", "name", "task"})
@@ -96,6 +117,16 @@ _SAMPLES_FILENAME = re.compile(
 _RESULTS_FILENAME = re.compile(r"^results(_(?P<stamp>\d{4}-\d{2}-\d{2}T[\d.\-:]+))?\.json$")
 
 
+@dataclass
+class _Shadowed:
+    """Baseline re-run rows left out because a canonical evaluation of them was read."""
+
+    rows: int = 0
+    evaluations: set[tuple[str, str, str, int]] = field(default_factory=set)
+    example: tuple[str, str] | None = None
+    kept_rows: int = 0  # baseline rows kept: no canonical evaluation of that checkpoint
+
+
 @dataclass(frozen=True)
 class _Run:
     """Who was evaluated in one results file."""
@@ -104,6 +135,23 @@ class _Run:
     model: str  # unique per checkpoint, e.g. ``pythia-1.4b-deduped@step143000``
     pretrained: str | None  # ``pretrained=`` as the harness was given it
     step: int | None
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    """One task of one results file: what every row of it shares."""
+
+    task: str
+    task_name: str
+    family: str
+    run: _Run
+    params: float
+    shots: int
+    n_items: int | None
+    source: str
+    tokens: float
+    file: Path
+    baseline: bool  # the file lies in a baseline/ folder
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,23 +172,29 @@ def read_lm_eval(
     path
         One results ``.json`` file, or a folder searched recursively for ``*.json`` (other files,
         such as ``README.md``, CSVs or ``samples_*.jsonl``, are not result files and are not
-        read). Every ``.json`` found must be an lm-eval results file.
+        read). Every ``.json`` found must be an lm-eval results file. Files in a ``baseline``
+        folder are read after all others, and files in an ``intervention`` folder are other
+        models (see Notes: *Pythia folders*).
     sizes
         Parameter count per model, overriding the built-in table
         (:func:`emergestats.data.model_sizes.params_for`). Keys may be the model name the reader
         derives (``llama-7B``, ``pythia-160m-deduped``), with a checkpoint
         (``pythia-160m@step1000``), or the ``pretrained=`` string; case does not matter.
     family
-        Family written on every row. By default it is derived from the model name by dropping
-        its size: ``pythia-1.4b-deduped`` -> ``pythia-deduped``, ``bloom-1b1`` -> ``bloom``,
-        ``llama-7B`` -> ``llama``, ``pythia-160m-0.5MtokBS`` -> ``pythia-0.5MtokBS``.
+        Family written on every row (``<family>-intervention`` on the rows of intervention
+        models). By default it is derived from the model name by dropping its size:
+        ``pythia-1.4b-deduped`` -> ``pythia-deduped``, ``bloom-1b1`` -> ``bloom``, ``llama-7B``
+        -> ``llama``, ``pythia-160m-0.5MtokBS`` -> ``pythia-0.5MtokBS``; the Pythia intervention
+        models ``intervention-pythia-<size>-deduped`` and ``...-deduped-long`` ->
+        ``pythia-deduped-intervention`` and ``pythia-deduped-intervention-long``.
 
     Returns
     -------
     pandas.DataFrame
         The canonical evaluation table (:func:`emergestats.data.validate`), one row per (task,
-        metric) of every file, plus ``step`` and ``tokens`` where any file is a training
-        checkpoint.
+        metric) of every file (plus one ``loglik_per_word_from_ppl`` row per LAMBADA
+        perplexity), with the optional columns ``score_stderr`` and ``unit``, and ``step`` and
+        ``tokens`` where any file is a training checkpoint.
 
     Notes
     -----
@@ -175,24 +229,74 @@ def read_lm_eval(
     ``metric``, ``metric_kind``, ``score``
         Every numeric metric key of a task's result dict is a row: ``acc``, ``acc_norm``, ``ppl``,
         ``f1``, ... In >= 0.4 files the ``,none`` filter suffix is dropped and any other filter
-        kept (``exact_match,strict-match``). ``*_stderr`` keys are standard errors, not scores,
-        and are not read. Perplexities (``ppl``, ``word_perplexity``, ...) and other unbounded
-        metrics keep their value with kind ``other``. Percent metrics are divided by 100:
-        sacrebleu's ``bleu``, ``chrf``, ``ter`` and the SQuAD v2 metrics (``exact``, ``f1``,
-        ``HasAns_*``, ``NoAns_*``, ``best_exact``, ``best_f1`` of ``squad*`` tasks). All other
-        fractions are already in 0..1 in both layouts.
+        kept (``exact_match,strict-match``). Perplexities (``ppl``, ``word_perplexity``, ...)
+        and other unbounded metrics keep their value with kind ``other``. Percent metrics are
+        divided by 100: sacrebleu's ``bleu``, ``chrf``, ``ter`` and the SQuAD v2 metrics
+        (``exact``, ``f1``, ``HasAns_*``, ``NoAns_*``, ``best_exact``, ``best_f1`` of ``squad*``
+        tasks). All other fractions are already in 0..1 in both layouts. ``acc`` is kind
+        ``accuracy``, except for the generative tasks of
+        :data:`emergestats.data.choices.GENERATIVE_TASKS` (arithmetic, LAMBADA, unscramble,
+        gsm8k, MATH, asdiv, triviaqa, webqs), where ``acc`` is an exact match of the greedy or
+        generated answer (LAMBADA: every token of the target word is the greedy continuation)
+        and its kind is ``exact_match``.
+    ``score_stderr``
+        The task's ``<metric>_stderr`` (v0.3) or ``<metric>_stderr,<filter>`` (>= 0.4) value,
+        as reported (divided by 100 with a percent metric); ``NaN`` where there is none or it
+        is not a number (``"N/A"``). The harness computes it as ``sd / sqrt(n)`` for means
+        (``acc``, ...) and by bootstrap for perplexities, so a ``ppl`` row carries the
+        bootstrap standard error of the perplexity itself.
+    LAMBADA log-likelihood
+        The harness's LAMBADA ``ppl`` (v0.3: ``lambada``, ``lambada_openai``,
+        ``lambada_standard``, their ``_cloze`` variants and ``lambada_openai_mt_<lang>``;
+        ``perplexity`` in >= 0.4) is ``exp(-mean_i ll_i)``, where ``ll_i`` is item ``i``'s
+        log-probability (nats) of its target continuation ``" " + last word`` of the passage,
+        summed over that word's tokens (``process_results`` returns ``ll``; the ``perplexity``
+        aggregation exponentiates the negative mean). Each perplexity therefore also gives a
+        row with metric ``loglik_per_word_from_ppl``, kind ``log_likelihood``, ``score`` =
+        ``-log(ppl)``: the mean log-probability of the target word in nats per item, one item
+        being one word (``unit`` = ``word``, <= 0). ``target_tokens`` is left empty: the number
+        of tokens of a word depends on the tokenizer, and no file records it. ``score_stderr``
+        is ``NaN`` on that row: the reported one is a bootstrap standard error of the
+        perplexity, and the perplexity's skewed bootstrap distribution does not carry over to
+        its logarithm exactly (``ppl_stderr / ppl`` is only the delta-method approximation).
+        The ``ppl`` row itself stays, kind ``other`` with ``unit`` = ``word``.
+    ``unit``
+        ``word`` for LAMBADA's ``ppl`` and ``loglik_per_word_from_ppl`` and for
+        ``word_perplexity``; ``byte`` for ``byte_perplexity`` and ``bits_per_byte``; ``<NA>``
+        elsewhere.
     ``n_items``
         ``n-samples[task]["effective"]`` (>= 0.4), else ``<NA>``: v0.3 files do not record it.
     ``chance``
-        ``NaN``: result files do not record a guessing baseline.
+        ``1 / K`` (or the mean of ``1 / K_i`` where items differ) for the ``acc``, ``acc_norm``
+        and ``multiple_choice_grade`` rows of a multiple-choice task of
+        :mod:`emergestats.data.choices`, which cites where each ``K`` comes from; ``NaN``
+        otherwise: generative tasks, other metrics (``f1``, ``mcc``, ``em``, ``mc1``, ...), and
+        tasks scored among choices without one verified ``K`` (``UNRESOLVED_TASKS``: e.g.
+        ``truthfulqa_mc``, ``multirc``, ``headqa_*`` and seven of the ``bigbench_*`` tasks).
+        Result files do not record a guessing level.
 
-    Rows are excluded in three documented cases. (1) Group aggregates of a >= 0.4 file (a
+    **Pythia folders.** ``evals/pythia-v1/<model>/zero-shot/`` and ``five-shot/`` are the
+    published (canonical) evaluations. ``baseline/`` re-evaluates checkpoints of the same
+    models (with other batch sizes; the scores differ a little): a baseline evaluation of a
+    (model, checkpoint, task, shots) that a canonical folder also evaluates is dropped whole
+    (every metric of it), whatever order the paths sort in; a :class:`UserWarning` counts the
+    rows and evaluations dropped and the baseline rows kept. Baseline evaluations of
+    checkpoints no canonical folder has (1.4b-deduped at steps 114000-142000, 70m-, 410m-
+    and 6.9b-deduped at 134000-142000) are kept, as evaluations of the published model.
+    ``intervention/`` holds other models: the Pythia paper's gender-bias intervention, whose
+    training was resumed on pronoun-swapped text. Their rows get the family
+    ``<family>-intervention`` (``pythia-deduped-intervention``, and
+    ``pythia-deduped-intervention-long`` for the longer intervention), so they never share a
+    curve with the published models, also where a ``pretrained=`` name would not say so.
+
+    Rows are excluded in four documented cases. (1) Group aggregates of a >= 0.4 file (a
     ``group_subtasks`` key with members, or a ``groups`` key) are averages of their subtasks'
-    rows, which are read. (2) A (task, subtask, family, model, shots, metric) already read from
-    an earlier file in sorted path order is a re-run of the same evaluation (the v0.3 LLaMA and
-    MPT folders score ``boolq``, ``copa`` and ``drop`` in two group files; the Pythia
-    ``baseline/`` folders re-evaluate checkpoints also in ``zero-shot/``); the first is kept
-    and a :class:`UserWarning` says how many were dropped. (3) A metric whose value is not a
+    rows, which are read. (2) Baseline re-runs of a canonical evaluation (see *Pythia
+    folders*). (3) Otherwise, a (task, subtask, family, model, shots, metric) already read from
+    another file of the same standing is a re-run of one evaluation (the v0.3 LLaMA and MPT
+    folders score ``boolq``, ``copa`` and ``drop`` in two group files, with slightly different
+    values); the file whose path relative to ``path`` sorts first is kept, and a
+    :class:`UserWarning` says how many were dropped. (4) A metric whose value is not a
     finite number is dropped with a :class:`UserWarning` giving the count.
 
     Values are kept as the source gives them, including known-bad runs: every score of the v0.3
@@ -210,7 +314,8 @@ def read_lm_eval(
     root = Path(path)
     files = _result_files(root)
     builder = _EvaluationRows(root=root, sizes=sizes, family=family)
-    for file in files:
+    # Canonical evaluations first, so that a baseline re-run never shadows one.
+    for file in sorted(files, key=lambda f: (_folder_role(f, root) == BASELINE_FOLDER, f)):
         builder.add_file(file)
     return builder.table()
 
@@ -310,9 +415,12 @@ class _EvaluationRows:
         self.sizes = _checked_sizes(sizes)
         self.family = family
         self.columns: dict[str, list[Any]] = {
-            name: [] for name in (*EVALUATION_COLUMNS, "step", "tokens")
+            name: [] for name in (*EVALUATION_COLUMNS, "score_stderr", "unit", "step", "tokens")
         }
         self.seen: set[tuple[str, str, str, str, int, str]] = set()
+        # (family, model, subtask, shots) evaluated by a canonical (non-baseline) file
+        self.canonical: set[tuple[str, str, str, int]] = set()
+        self.shadowed = _Shadowed()
         self.duplicates = 0
         self.duplicate_example: tuple[str, str, str] | None = None
         self.non_finite = 0
@@ -323,7 +431,10 @@ class _EvaluationRows:
         document = _load_results_json(file)
         run = _run_of(document, file)
         params = self._params(run, file)
+        role = _folder_role(file, self.root)
         family = self.family if self.family is not None else _family_of(run.base_name)
+        if role == INTERVENTION_FOLDER or _is_intervention(run.base_name):
+            family = _intervention_family(family)
         tokens = _tokens_at(run)
         source = f"read_lm_eval:{_relative(file, self.root)}"
         config = _object_at(document, "config")
@@ -357,49 +468,131 @@ class _EvaluationRows:
                 )
             n_items = _n_items(n_samples.get(task_name), metrics.get("samples"))
             task = _task_of(task_name, parent_group)
-            for key, value in metrics.items():
-                if key in _NON_METRIC_KEYS:
-                    continue
-                metric, _, filter_key = key.partition(",")
-                if metric.endswith("_stderr"):
-                    continue  # a standard error, not a score
-                label = metric if filter_key in ("", "none") else key
-                score = _as_float(value)
-                if score is None or not math.isfinite(score):
-                    self.non_finite += 1
-                    self.non_finite_example = self.non_finite_example or (
-                        _relative(file, self.root),
-                        task_name,
-                        key,
-                    )
-                    continue
-                row_key = (task, task_name, family, run.model, shots, label)
-                if row_key in self.seen:
-                    self.duplicates += 1
-                    self.duplicate_example = self.duplicate_example or (
-                        _relative(file, self.root),
-                        task_name,
-                        label,
-                    )
-                    continue
-                self.seen.add(row_key)
-                if _reported_in_percent(task_name, metric):
-                    score /= 100.0
-                columns = self.columns
-                columns["task"].append(task)
-                columns["subtask"].append(task_name)
-                columns["family"].append(family)
-                columns["model"].append(run.model)
-                columns["params"].append(params)
-                columns["shots"].append(shots)
-                columns["metric"].append(label)
-                columns["metric_kind"].append(_kind_of(metric))
-                columns["score"].append(score)
-                columns["n_items"].append(n_items)
-                columns["chance"].append(math.nan)
-                columns["source"].append(source)
-                columns["step"].append(run.step)
-                columns["tokens"].append(tokens)
+            where = _Evaluation(
+                task=task,
+                task_name=task_name,
+                family=family,
+                run=run,
+                params=params,
+                shots=shots,
+                n_items=n_items,
+                source=source,
+                tokens=tokens,
+                file=file,
+                baseline=role == BASELINE_FOLDER,
+            )
+            self._add_task(where, metrics)
+
+    def _add_task(self, where: _Evaluation, metrics: Mapping[str, Any]) -> None:
+        """The rows of one task's result dict."""
+        evaluation = (where.family, where.run.model, where.task_name, where.shots)
+        if where.baseline and evaluation in self.canonical:
+            self._shadow(evaluation, metrics, where.file, where.task_name)
+            return
+        if not where.baseline:
+            self.canonical.add(evaluation)
+        task_name = where.task_name
+        stderrs = _standard_errors(metrics)
+        choices = choice_task(task_name)
+        generative = generative_reason(task_name) is not None
+        is_lambada = task_name.startswith("lambada")
+        for key, value in metrics.items():
+            if key in _NON_METRIC_KEYS:
+                continue
+            metric, _, filter_key = key.partition(",")
+            if metric.endswith("_stderr"):
+                continue  # a standard error, attached to its metric's row
+            label = metric if filter_key in ("", "none") else key
+            score = _as_float(value)
+            if score is None or not math.isfinite(score):
+                self.non_finite += 1
+                self.non_finite_example = self.non_finite_example or (
+                    _relative(where.file, self.root),
+                    task_name,
+                    key,
+                )
+                continue
+            stderr = stderrs.get((metric, filter_key), math.nan)
+            if _reported_in_percent(task_name, metric):
+                score /= 100.0
+                stderr /= 100.0
+            kind = _kind_of(metric)
+            if generative and metric == "acc":
+                kind = "exact_match"  # a generated answer's accuracy is an exact match
+            chance = math.nan
+            if choices is not None and metric in _CHOICE_METRICS:
+                chance = choices.chance
+            perplexity = is_lambada and metric in _LAMBADA_PERPLEXITY_METRICS
+            unit = "word" if perplexity else _UNIT_OF_METRIC.get(metric)
+            added = self._append(where, label, kind, score, stderr, chance, unit)
+            if added and perplexity:
+                loglik = _lambada_loglik(score, where.file, task_name, key)
+                loglik_label = LAMBADA_LOGLIK_METRIC + label.removeprefix(metric)
+                self._append(
+                    where, loglik_label, "log_likelihood", loglik, math.nan, math.nan, "word"
+                )
+
+    def _append(
+        self,
+        where: _Evaluation,
+        label: str,
+        kind: str,
+        score: float,
+        stderr: float,
+        chance: float,
+        unit: str | None,
+    ) -> bool:
+        """Add one row unless its key was read already (then count it); whether it was added."""
+        row_key = (where.task, where.task_name, where.family, where.run.model, where.shots, label)
+        if row_key in self.seen:
+            self.duplicates += 1
+            self.duplicate_example = self.duplicate_example or (
+                _relative(where.file, self.root),
+                where.task_name,
+                label,
+            )
+            return False
+        self.seen.add(row_key)
+        if where.baseline:
+            self.shadowed.kept_rows += 1
+        columns = self.columns
+        columns["task"].append(where.task)
+        columns["subtask"].append(where.task_name)
+        columns["family"].append(where.family)
+        columns["model"].append(where.run.model)
+        columns["params"].append(where.params)
+        columns["shots"].append(where.shots)
+        columns["metric"].append(label)
+        columns["metric_kind"].append(kind)
+        columns["score"].append(score)
+        columns["n_items"].append(where.n_items)
+        columns["chance"].append(chance)
+        columns["source"].append(where.source)
+        columns["score_stderr"].append(stderr)
+        columns["unit"].append(unit)
+        columns["step"].append(where.run.step)
+        columns["tokens"].append(where.tokens)
+        return True
+
+    def _shadow(
+        self,
+        evaluation: tuple[str, str, str, int],
+        metrics: Mapping[str, Any],
+        file: Path,
+        task_name: str,
+    ) -> None:
+        """Count the rows of a baseline evaluation that a canonical one already gave."""
+        rows = 0
+        for key in metrics:
+            metric = key.partition(",")[0]
+            if key in _NON_METRIC_KEYS or metric.endswith("_stderr"):
+                continue
+            rows += 1
+            if task_name.startswith("lambada") and metric in _LAMBADA_PERPLEXITY_METRICS:
+                rows += 1  # its log-likelihood row
+        self.shadowed.rows += rows
+        self.shadowed.evaluations.add(evaluation)
+        self.shadowed.example = self.shadowed.example or (_relative(file, self.root), task_name)
 
     def _params(self, run: _Run, file: Path) -> float:
         if run.model not in self.params_cache:
@@ -407,12 +600,24 @@ class _EvaluationRows:
         return self.params_cache[run.model]
 
     def table(self) -> pd.DataFrame:
+        if self.shadowed.rows:
+            where, task = self.shadowed.example or ("?", "?")
+            warnings.warn(
+                f"{self.root}: dropped {self.shadowed.rows} rows of "
+                f"{len(self.shadowed.evaluations)} baseline/ evaluations that re-run a "
+                "(model, checkpoint, task, shots) a canonical folder (zero-shot/, five-shot/) "
+                f"also evaluates (e.g. {task!r} in {where}); the canonical evaluation was kept. "
+                f"{self.shadowed.kept_rows} baseline rows of checkpoints without a canonical "
+                "evaluation were kept",
+                UserWarning,
+                stacklevel=3,
+            )
         if self.duplicates:
             where, task, metric = self.duplicate_example or ("?", "?", "?")
             warnings.warn(
                 f"{self.root}: dropped {self.duplicates} rows that repeat a (task, subtask, "
-                "family, model, shots, metric) already read from an earlier file in sorted path "
-                f"order (re-runs of one evaluation; e.g. {task!r}/{metric!r} in {where}); the "
+                "family, model, shots, metric) already read from another file (re-runs of one "
+                f"evaluation; e.g. {task!r}/{metric!r} in {where}); the file whose path sorts "
                 "first was kept",
                 UserWarning,
                 stacklevel=3,
@@ -431,6 +636,7 @@ class _EvaluationRows:
             )
         frame = pd.DataFrame(self.columns)
         frame["n_items"] = pd.array(self.columns["n_items"], dtype="Int64")
+        frame["score_stderr"] = np.asarray(self.columns["score_stderr"], dtype=float)
         frame["step"] = pd.array(self.columns["step"], dtype="Int64")
         frame["tokens"] = np.asarray(self.columns["tokens"], dtype=float)
         if frame["step"].isna().all():
@@ -438,6 +644,58 @@ class _EvaluationRows:
         if frame["tokens"].isna().all():
             frame = frame.drop(columns=["tokens"])
         return validate(frame, path=self.root)
+
+
+def _folder_role(file: Path, root: Path) -> str | None:
+    """``"baseline"`` or ``"intervention"`` where the file lies in such a folder, else ``None``.
+
+    Only folders below ``root`` count (and the file's own folder when ``root`` is the file).
+    """
+    try:
+        parts = file.relative_to(root).parts[:-1] if root.is_dir() else (file.parent.name,)
+    except ValueError:
+        parts = (file.parent.name,)
+    for role in (BASELINE_FOLDER, INTERVENTION_FOLDER):
+        if role in parts:
+            return role
+    return None
+
+
+def _is_intervention(base_name: str) -> bool:
+    return base_name.lower().startswith("intervention-")
+
+
+def _intervention_family(family: str) -> str:
+    """``intervention-pythia-deduped(-long)`` -> ``pythia-deduped-intervention(-long)``."""
+    name = family.removeprefix("intervention-")
+    if name.endswith("-long"):
+        return name.removesuffix("-long") + "-intervention-long"
+    return name + "-intervention"
+
+
+def _standard_errors(metrics: Mapping[str, Any]) -> dict[tuple[str, str], float]:
+    """``(metric, filter)`` -> its reported standard error (``NaN`` where not a number)."""
+    out: dict[tuple[str, str], float] = {}
+    for key, value in metrics.items():
+        metric, _, filter_key = key.partition(",")
+        if metric.endswith("_stderr"):
+            number = _as_float(value)
+            out[(metric.removesuffix("_stderr"), filter_key)] = (
+                number if number is not None and math.isfinite(number) else math.nan
+            )
+    return out
+
+
+def _lambada_loglik(perplexity: float, file: Path, task_name: str, key: str) -> float:
+    """``-log(ppl)``: the mean log-probability (nats) of LAMBADA's target word."""
+    if perplexity < 1.0:
+        raise DataFormatError(
+            f"results[{task_name!r}][{key!r}] is {perplexity!r}, below 1, which no perplexity "
+            "of probabilities can be; the file is corrupt or the metric is not a perplexity",
+            path=file,
+            column=key,
+        )
+    return -math.log(perplexity)
 
 
 def _result_files(root: Path) -> list[Path]:

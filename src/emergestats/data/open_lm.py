@@ -136,6 +136,15 @@ def read_open_lm(path: str | Path) -> pd.DataFrame:
     means over categories, not over items (LLM Foundry's ``has_categories``), so they are not
     exactly k / n_items.
 
+    **Chance.** The metadata's own ``Random baseline`` is kept, also where it disagrees with
+    the number of choices of the dataset (:mod:`emergestats.data.choices`, which cites each):
+    ``siqa`` 50% (Social IQa has 3 answers: 33.3%), ``bbq`` 50% (3: 33.3%),
+    ``commonsense_qa``, ``math_qa`` and the three ``agi_eval_lsat_*`` 25% (5 options: 20%),
+    ``understanding_fables`` 25% (5 choices in BIG-bench's task: 20%), ``logical_deduction``
+    25% (3, 5 and 7 choices: 20%), ``novel_concepts`` 25% (19.4%) and ``strange_stories`` 50%
+    (32.6%). LLM Foundry's reformatted copies of these tasks are not in the local files, so
+    which is right is not checked here; ``tests/test_read_open_lm.py`` records the list.
+
     **Tasks.** ``task`` = ``subtask`` = the LLM Foundry label, except the 15 ``bigbench_*``
     labels, which become the BIG-bench task name (``bigbench_qa_wikidata`` -> ``qa_wikidata``,
     ``bigbench_strategy_qa`` -> ``strategyqa``); their item counts match the BIG-bench task

@@ -28,11 +28,38 @@ source         str       where the row came from (reader name and file)
 ============== ========= =================================================================
 
 Optional columns (present only where a source provides them):
-``target_tokens`` (float, mean answer length in tokens; the full distribution comes from the task
-definitions, see :func:`emergestats.data.read_bigbench_tasks`), ``total_params`` (float, all
-parameters including embeddings), ``flops`` (float, training FLOPs), ``tokens`` (float,
-training tokens), ``loss`` (float, pre-training validation loss in nats per token) and ``step``
-(Int64, training step of a checkpoint).
+
+============== ========= =================================================================
+column         dtype     meaning and unit
+============== ========= =================================================================
+target_tokens  float     mean answer length in tokens; the full distribution comes from the
+                         task definitions (see :func:`emergestats.data.read_bigbench_tasks`)
+total_params   float     all parameters, including embeddings
+flops          float     training FLOPs
+tokens         float     training tokens
+loss           float     pre-training validation loss, nats per token
+step           Int64     training step of a checkpoint
+score_stderr   float     standard error of ``score`` as the source reports it, in the same
+                         units as ``score`` (a percentage's standard error is divided by 100
+                         with it); ``NaN`` where the source reports none. Never computed by a
+                         reader: a bootstrap or binomial standard error of the source, kept
+                         as given (>= 0)
+unit           str       the text unit a length-dependent score counts or is averaged over,
+                         one of :data:`UNITS` or ``<NA>``: for ``edit_distance`` the unit of
+                         one edit; for ``log_likelihood`` (and perplexities) the unit one
+                         value is per (``log_likelihood_per_word``: ``word``; per item where
+                         each item is one word, as LAMBADA: ``word``); ``<NA>`` where the
+                         reader does not know it or the score is a per-item sum over the
+                         answer's tokens (``target_tokens`` then gives the length)
+n_choices      float     number of choices of a multiple-choice task (every row of its curve,
+                         log-likelihoods and Brier scores included); ``NaN`` for generated
+                         answers or where unknown (``chance`` then tells it for grade and
+                         accuracy rows)
+============== ========= =================================================================
+
+Brier scores come in three forms (:func:`brier_form`): BIG-bench's mean over the choices of an
+item (0..1), the sum over choices (0..2), and the squared error of the correct choice alone,
+``(1 - q)^2`` (ExpEmergence's ``tc_brier``, 0..1). The metric name says which.
 
 Item table
 ----------
@@ -92,6 +119,24 @@ OPTIONAL_EVALUATION_COLUMNS: Final[tuple[str, ...]] = (
     "tokens",
     "loss",
     "step",
+    "score_stderr",
+    "unit",
+    "n_choices",
+)
+#: Values of the optional ``unit`` column (missing: ``<NA>``). ``byte`` is used only by the
+#: byte-level perplexities of lm-evaluation-harness (kind ``other``).
+UNITS: Final[tuple[str, ...]] = ("token", "word", "char", "byte")
+#: The forms a Brier score comes in; see :func:`brier_form`.
+BRIER_FORMS: Final[tuple[str, ...]] = ("mean", "sum", "correct_choice")
+# Optional columns holding numbers (the rest hold text).
+_NUMERIC_OPTIONAL_COLUMNS: Final[tuple[str, ...]] = (
+    "target_tokens",
+    "total_params",
+    "flops",
+    "tokens",
+    "loss",
+    "score_stderr",
+    "n_choices",
 )
 ITEM_COLUMNS: Final[tuple[str, ...]] = (
     "task",
@@ -149,6 +194,7 @@ METRIC_KIND_BY_NAME: Final[dict[str, str]] = {
     "numeric_match_with_0_1_relative_error": "accuracy",
     # ExpEmergence (target-class Brier, (1 - p_correct) ** 2) and open_lm task types
     "tc_brier": "brier",
+    "tc_brier_unnormalized": "brier",
     "multiple_choice_accuracy": "multiple_choice_grade",
     "lm_accuracy": "exact_match",
     "qa_accuracy": "exact_match",
@@ -157,6 +203,8 @@ METRIC_KIND_BY_NAME: Final[dict[str, str]] = {
     "acc_norm": "accuracy",
     "exact_match": "exact_match",
     "em": "exact_match",
+    # lm-evaluation-harness LAMBADA perplexity read as a log-likelihood (see read_lm_eval)
+    "loglik_per_word_from_ppl": "log_likelihood",
     # package-defined names
     "accuracy": "accuracy",
     "subset_accuracy": "exact_match",
@@ -171,6 +219,61 @@ METRIC_KIND_BY_NAME: Final[dict[str, str]] = {
 def metric_kind_of(metric: str) -> str:
     """Return the :data:`METRIC_KINDS` entry for a source's metric name (``other`` if unknown)."""
     return METRIC_KIND_BY_NAME.get(metric, "other")
+
+
+#: Brier metric names of the real sources and of this package, and their form.
+BRIER_FORM_BY_NAME: Final[dict[str, str]] = {
+    "calibration_multiple_choice_brier_score": "mean",  # BIG-bench
+    "brier": "mean",
+    "brier_mean": "mean",
+    "brier_sum": "sum",
+    "tc_brier": "correct_choice",  # ExpEmergence, choices renormalised to sum to 1
+    "tc_brier_unnormalized": "correct_choice",  # ExpEmergence, raw choice probabilities
+}
+
+
+def brier_form(metric: str) -> str:
+    """Which Brier score a metric name is: ``"mean"``, ``"sum"`` or ``"correct_choice"``.
+
+    With ``K`` choices, probabilities ``pi_c`` and ``q`` the correct choice's probability:
+
+    ``"mean"``
+        BIG-bench's ``calibration_multiple_choice_brier_score``: the squared error summed over
+        the choices and divided by ``K`` (``brier_mean`` of :mod:`emergestats.ladder`); 0..1.
+    ``"sum"``
+        The squared error summed over the choices (``brier_sum``); 0..2.
+    ``"correct_choice"``
+        The correct choice's term alone, ``(1 - q)^2``: ExpEmergence's ``tc_brier`` (the
+        paper's "target-class" Brier score); 0..1. For an even spread of the rest it is
+        ``K - 1`` times the mean form.
+
+    Parameters
+    ----------
+    metric
+        A metric name of a row of kind ``brier``.
+
+    Returns
+    -------
+    str
+        One of :data:`BRIER_FORMS`. Names not in :data:`BRIER_FORM_BY_NAME` follow their
+        wording: ``tc_brier...``, ``target_class`` or ``correct_choice`` give
+        ``"correct_choice"``, ``sum`` gives ``"sum"``, anything else BIG-bench's ``"mean"``.
+
+    Examples
+    --------
+    >>> brier_form("calibration_multiple_choice_brier_score")
+    'mean'
+    >>> brier_form("tc_brier")
+    'correct_choice'
+    """
+    if metric in BRIER_FORM_BY_NAME:
+        return BRIER_FORM_BY_NAME[metric]
+    lowered = metric.lower()
+    if lowered.startswith("tc_brier") or "target_class" in lowered or "correct" in lowered:
+        return "correct_choice"
+    if "sum" in lowered:
+        return "sum"
+    return "mean"
 
 
 def empty_evaluation_table(*, optional: Iterable[str] = ()) -> pd.DataFrame:
@@ -194,18 +297,11 @@ def coerce_evaluation_table(df: pd.DataFrame) -> pd.DataFrame:
     for column in _STRING_COLUMNS:
         if column in out.columns:
             out[column] = out[column].astype(object)
-    for column in (
-        "params",
-        "score",
-        "chance",
-        "target_tokens",
-        "total_params",
-        "flops",
-        "tokens",
-        "loss",
-    ):
+    for column in ("params", "score", "chance", *_NUMERIC_OPTIONAL_COLUMNS):
         if column in out.columns:
             out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
+    if "unit" in out.columns:
+        out["unit"] = _text_or_missing(out["unit"])
     for column in ("n_items", "step"):
         if column in out.columns:
             out[column] = pd.to_numeric(out[column], errors="coerce").astype("Int64")
@@ -214,6 +310,23 @@ def coerce_evaluation_table(df: pd.DataFrame) -> pd.DataFrame:
         if out["shots"].notna().all():
             out["shots"] = out["shots"].astype(np.int64)
     return out.reset_index(drop=True)
+
+
+def _text_or_missing(values: pd.Series) -> pd.Series:
+    """Text values as ``object`` with ``pd.NA`` for missing ones (None, NaN, empty)."""
+    return pd.Series(
+        [pd.NA if _is_missing(v) else str(v).strip() for v in values],
+        index=values.index,
+        dtype=object,
+    )
+
+
+def _is_missing(value: object) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip() == ""
 
 
 def _fail(
@@ -366,20 +479,25 @@ def validate(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFram
                 rows=rows,
             )
     for column in OPTIONAL_EVALUATION_COLUMNS:
-        if column in raw.columns:
-            values = pd.to_numeric(raw[column], errors="coerce")
-            bad = values.isna() & raw[column].notna()
-            if column in ("target_tokens", "total_params", "flops", "tokens"):
-                bad |= values.notna() & (values <= 0)
-            if bad.any():
-                rows = _bad_rows(bad)
-                raise _fail(
-                    f"optional column {column!r} has invalid values in {format_rows(rows)} "
-                    f"(e.g. {raw[column].iloc[rows[0]]!r}); expected a positive number or empty",
-                    path=path,
-                    column=column,
-                    rows=rows,
-                )
+        if column not in raw.columns or column in ("score_stderr", "unit"):
+            continue
+        values = pd.to_numeric(raw[column], errors="coerce")
+        bad = values.isna() & raw[column].notna()
+        if column in ("target_tokens", "total_params", "flops", "tokens"):
+            bad |= values.notna() & (values <= 0)
+        if bad.any():
+            rows = _bad_rows(bad)
+            raise _fail(
+                f"optional column {column!r} has invalid values in {format_rows(rows)} "
+                f"(e.g. {raw[column].iloc[rows[0]]!r}); expected a positive number or empty",
+                path=path,
+                column=column,
+                rows=rows,
+            )
+    if "score_stderr" in raw.columns:
+        _check_stderr(raw["score_stderr"], path=path)
+    if "unit" in raw.columns:
+        _check_units(raw["unit"], path=path)
     out = coerce_evaluation_table(raw)
     duplicated = out.duplicated(list(ROW_KEY), keep=False)
     if duplicated.any():
@@ -392,6 +510,40 @@ def validate(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFram
             rows=rows,
         )
     return out
+
+
+def _check_stderr(column: pd.Series, *, path: str | Path | None) -> None:
+    values = pd.to_numeric(column, errors="coerce")
+    given = pd.Series([not _is_missing(v) for v in column], index=column.index)
+    not_numeric = values.isna() & given
+    negative_or_infinite = values.notna() & ((values < 0) | ~np.isfinite(values))
+    bad = not_numeric | negative_or_infinite
+    if bad.any():
+        rows = _bad_rows(bad)
+        raise _fail(
+            f"optional column 'score_stderr' has invalid values in {format_rows(rows)} (e.g. "
+            f"{column.iloc[rows[0]]!r}); a standard error is a finite number >= 0 in the units "
+            "of 'score', or empty where the source reports none",
+            path=path,
+            column="score_stderr",
+            rows=rows,
+        )
+
+
+def _check_units(column: pd.Series, *, path: str | Path | None) -> None:
+    bad = pd.Series(
+        [not _is_missing(v) and str(v).strip() not in UNITS for v in column], index=column.index
+    )
+    if bad.any():
+        rows = _bad_rows(bad)
+        raise _fail(
+            f"optional column 'unit' has unknown value {column.iloc[rows[0]]!r} in "
+            f"{format_rows(rows)}; expected one of {', '.join(UNITS)}, or empty where the unit "
+            "is unknown",
+            path=path,
+            column="unit",
+            rows=rows,
+        )
 
 
 def validate_items(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFrame:
@@ -563,7 +715,7 @@ def to_dataset(df: pd.DataFrame) -> xr.Dataset:
     ``obs``
         One per table row: ``score``, ``params``, ``log_params``, ``n_items``, ``chance``,
         ``metric``, ``metric_kind``, ``model``, ``curve_index`` (position along ``curve``) and any
-        optional columns.
+        optional columns (``unit`` as a text coordinate, ``""`` where missing).
     ``curve``
         One per latent curve (task, subtask, family, shots): the coordinates ``task``,
         ``subtask``, ``family``, ``shots``. All metrics of a curve share one latent.
@@ -584,7 +736,7 @@ def to_dataset(df: pd.DataFrame) -> xr.Dataset:
         "curve_index": ("obs", curve_index.astype(np.int64)),
     }
     for column in OPTIONAL_EVALUATION_COLUMNS:
-        if column in table.columns:
+        if column in table.columns and column != "unit":
             data_vars[column] = ("obs", table[column].to_numpy(dtype=float, na_value=np.nan))
     coords = {
         "obs": obs,
@@ -598,4 +750,6 @@ def to_dataset(df: pd.DataFrame) -> xr.Dataset:
         "family": ("curve", curves["family"].to_numpy(str)),
         "shots": ("curve", curves["shots"].to_numpy(np.int64)),
     }
+    if "unit" in table.columns:
+        coords["unit"] = ("obs", table["unit"].fillna("").to_numpy(str))
     return xr.Dataset(data_vars, coords=coords)

@@ -1,8 +1,10 @@
 """Latent scaling curves, metric likelihoods, priors and the model builders.
 
-Three layers (pymc-marketing style): pure curve functions (:mod:`.latent`, numpy and pytensor)
--> metric likelihoods (:mod:`.likelihoods`) with priors held as data (:mod:`.priors`) ->
-builders returning plain ``pm.Model`` objects with named dims (:mod:`.builders`).
+Layers (pymc-marketing style): pure curve functions (:mod:`.latent`) and the only forward maps
+latent -> metric (:mod:`.forward`), both numpy and pytensor -> table rows turned into arrays
+with a role per row (:mod:`.prepare`) -> observed variables (:mod:`.likelihoods`) with priors
+held as data (:mod:`.priors`) -> builders returning plain ``pm.Model`` objects with named dims
+(:mod:`.builders`).
 """
 
 from emergestats.models.builders import (

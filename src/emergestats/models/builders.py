@@ -3,44 +3,51 @@
 Three builders share one latent and one population:
 
 :func:`build_smooth_model`
-    ``log CE_j(N) = a_j - b_j (log N - log N_ref)`` per curve ``j`` (task, subtask, family,
-    shots), ``b_j = exp(log_b_j) > 0``, optional floor ``CE = floor_j + exp(...)``.
+    ``log CE_jm = a_j - b_j (log N_m - log N_ref) + delta_jm`` per curve ``j`` (task, subtask,
+    family, shots) and model ``m``, ``b_j = exp(log_b_j) > 0``, optional floor
+    ``CE = floor_j + exp(...)``.
 :func:`build_broken_model`
     The same line with a smooth but sharp break at ``N*_j`` (change of level and of slope, see
-    :func:`emergestats.models.latent.broken_log_cross_entropy`); "no break" is inside the model.
+    :func:`emergestats.models.latent.broken_log_cross_entropy`); "no break" is inside the model,
+    and the floor is available too, so smooth is nested in broken.
 :func:`build_item_model`
     The per-item version for item tables: per-item difficulty on ``log CE`` and per-item
     log-probabilities and correctness, vectorised over all items and models.
 
+The measurement model (both evaluation builders)
+------------------------------------------------
+- **One model's outputs, one deviation.** ``delta_jm`` (dims ``cell``, sd ``cell_sigma``) is
+  the deviation of model ``m`` on curve ``j`` from the power law; every metric of that (curve,
+  model) cell is a function of the same ``CE_jm``, so the residuals of different metrics of the
+  same outputs move together and a continuous metric observed at a model informs the
+  discontinuous one at that model.
+- **Items differ.** ``item_sd_j`` (dims ``curve``, log-normal around a pooled median) is the sd
+  of the items' ``log CE`` around the cell's; every forward map integrates over it
+  (:mod:`emergestats.models.forward`).
+- **Every row its own map** (:mod:`emergestats.models.prepare` assigns the roles,
+  :mod:`emergestats.models.likelihoods` the sampling models).
+
 Population (partial pooling)
 ----------------------------
 ``(a_j, log_b_j)`` are bivariate normal around their family's mean (``a_mu``, ``log_b_mu``,
-dims ``family``) plus, where some task has several curves (subtasks, families or shots), a task
-effect (``task_effect``, dims ``(task, param)``, sd ``task_sigma``), with sds ``a_sigma``,
-``log_b_sigma`` and correlation ``ab_corr``. Family means are not pooled with each other (there
-are only a few families, and a common mean would only add a ridge between it and them).
+dims ``family``) plus, where some task has several curves, a task effect (``task_effect``,
+dims ``(task, param)``, sd ``task_sigma``), with sds ``a_sigma``, ``log_b_sigma`` and
+correlation ``ab_corr``.
 
-The default is the *centred* parameterisation (``a`` and ``log_b`` are the sampled variables,
-``log_b`` drawn conditionally on ``a``): with a dozen sizes and hundreds of items per curve the
-data pin each curve tightly, and the centred form sampled far better in a trial (min bulk ESS
-several times higher at equal draws). ``centered=False`` samples standard normals ``z_a``,
-``z_log_b`` instead (better for curves with very few points).
-
-Curves are batched in one model: every observation finds its curve through an index array
-(``obs -> curve``); there is no per-curve Python loop in the graph.
+Centred or non-centred, per level, chosen by the data (:func:`choose_centering`): curves are
+centred when every curve has at least :data:`CENTRED_MIN_SIZES` sizes (the data pin each curve
+and the centred form samples better), non-centred otherwise; task effects are centred only with
+at least 5 curves per task on average (with fewer, the centred task effect made a funnel: R-hat
+3.65 on the open_lm table); the cell deviations and item sds are non-centred (one cell is
+informed by a handful of rows). ``centered=True/False`` forces the curve and task levels.
 
 Inputs not in the table
 -----------------------
 ``n_ref``
-    Reference scale; default the geometric mean of the table's distinct ``params``. Stored on
-    the fit so ``a`` can be read back.
+    Reference scale; default the geometric mean of the table's distinct ``params``.
 ``lengths``
-    Per-item answer lengths for the kinds that need them (exact match, pass@k, summed
-    log-likelihood, edit distance), as a mapping from ``(task, subtask)`` or a curve label to a
-    1-D array of lengths (in tokens). Rows of a curve not in the mapping use their
-    ``target_tokens`` (the mean answer length: a point mass when it is an integer, otherwise
-    split between the two neighbouring integers so the mean is kept), and rows without that use
-    length 1 with a warning naming the curves.
+    Per-item answer lengths by ``(task, subtask)`` or curve label (see
+    :mod:`emergestats.models.prepare`: mean-only rows get a shifted-Poisson histogram).
 """
 
 from __future__ import annotations
@@ -48,157 +55,43 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
-import xarray as xr
 
-from emergestats.data.table import CURVE_KEY, curve_labels, to_dataset, validate, validate_items
+from emergestats.data.table import CURVE_KEY, curve_labels, validate_items
 from emergestats.errors import ConfigError, DataFormatError
-from emergestats.models.latent import (
-    P_MIN,
-    broken_log_cross_entropy,
-    centred_log_scale,
-    log_cross_entropy,
-)
-from emergestats.models.likelihoods import (
-    FALLBACK_N_ITEMS,
-    LENGTH_KINDS,
-    MODELLED_KINDS,
-    UNMODELLED_KINDS,
-    ObservationData,
-    add_metric_likelihoods,
-    choice_margin,
-    is_summed_brier,
-    log_likelihood_unit,
-    pass_k_of,
+from emergestats.models.forward import grade_logit
+from emergestats.models.latent import P_MIN, broken_log_cross_entropy, log_cross_entropy
+from emergestats.models.likelihoods import add_metric_likelihoods
+from emergestats.models.prepare import (
+    LengthsMapping,
+    PreparedData,
+    default_n_ref,
+    length_histogram,
+    mean_length_histogram,
+    name_curves,
+    prepare_evaluation,
 )
 from emergestats.models.priors import PriorSpec, prior_variable, resolve_priors
 
-type LengthsMapping = Mapping[Any, Any]
+__all__ = [
+    "PreparedData",
+    "build_broken_model",
+    "build_item_model",
+    "build_smooth_model",
+    "choose_centering",
+    "default_n_ref",
+    "length_histogram",
+    "mean_length_histogram",
+    "prepare_evaluation",
+]
 
-#: Largest chance level read as a number of choices (``K = 1 / chance >= 2``).
-_MAX_CHOICE_CHANCE = 0.5 + 1e-9
-
-
-@dataclass
-class PreparedData:
-    """A validated table turned into the arrays a model needs (see :func:`prepare_evaluation`).
-
-    Attributes
-    ----------
-    table
-        The validated evaluation table (row ``i`` is ``obs = i``).
-    dataset
-        :func:`emergestats.data.table.to_dataset` of the table.
-    curve_labels
-        Labels of the curves (coordinate ``curve``).
-    curves
-        One row per curve: task, subtask, family, shots.
-    curve_index
-        Curve position of every row.
-    x
-        Centred log scale of every row, ``log params - log n_ref``.
-    n_ref
-        Reference scale.
-    family_labels, family_index
-        Families (coordinate ``family``) and each curve's family position.
-    task_labels, task_index, task_effects
-        Tasks, each curve's task position, and whether task effects are in the model.
-    curve_log_range
-        ``(curves, 2)``: smallest and largest ``log params`` of each curve.
-    observations
-        Per-row likelihood data.
-    """
-
-    table: pd.DataFrame
-    dataset: xr.Dataset
-    curve_labels: list[str]
-    curves: pd.DataFrame
-    curve_index: np.ndarray
-    x: np.ndarray
-    n_ref: float
-    family_labels: list[str]
-    family_index: np.ndarray
-    task_labels: list[str]
-    task_index: np.ndarray
-    task_effects: bool
-    curve_log_range: np.ndarray
-    observations: ObservationData
-
-    def coords(self) -> dict[str, Any]:
-        """Model coordinates: ``curve``, ``obs``, ``family``, ``param`` and ``task``."""
-        coords: dict[str, Any] = {
-            "curve": self.curve_labels,
-            "obs": np.arange(len(self.table)),
-            "family": self.family_labels,
-            "param": ["a", "log_b"],
-        }
-        if self.task_effects:
-            coords["task"] = self.task_labels
-        return coords
-
-
-# --------------------------------------------------------------------------------------------
-# Preparing a table
-# --------------------------------------------------------------------------------------------
-
-
-def default_n_ref(params: np.ndarray) -> float:
-    """Geometric mean of the distinct scales: the default reference scale ``N_ref``."""
-    distinct = np.unique(np.asarray(params, dtype=float))
-    return float(np.exp(np.mean(np.log(distinct))))
-
-
-def length_histogram(lengths: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct answer lengths and their frequencies (summing to 1) from per-item lengths."""
-    values = np.asarray(lengths, dtype=float).ravel()
-    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise ConfigError(
-            "answer lengths must be a non-empty array of positive, finite numbers of tokens; "
-            f"got {values[:8]!r}"
-        )
-    distinct, counts = np.unique(values, return_counts=True)
-    return distinct, counts / counts.sum()
-
-
-def mean_length_histogram(mean: float) -> tuple[np.ndarray, np.ndarray]:
-    """A length distribution with a given mean: its integer neighbours, weighted to keep it."""
-    low = max(np.floor(mean), 1.0)
-    high = max(np.ceil(mean), 1.0)
-    if high == low:
-        return np.array([low]), np.array([1.0])
-    upper_weight = (mean - low) / (high - low)
-    return np.array([low, high]), np.array([1.0 - upper_weight, upper_weight])
-
-
-def _lookup_lengths(mapping: LengthsMapping | None, label: str, task: str, subtask: str) -> Any:
-    if not mapping:
-        return None
-    for key in (label, (task, subtask)):
-        if key in mapping:
-            return mapping[key]
-    return None
-
-
-def _brier_chance_to_choices(chance: float, *, summed: bool) -> float:
-    """Number of choices whose guessing Brier score is ``chance`` (NaN if none)."""
-    if not np.isfinite(chance) or chance <= 0:
-        return np.nan
-    if summed:
-        return 1.0 / (1.0 - chance) if chance < 1.0 else np.nan
-    if chance > 0.25:
-        return np.nan
-    return float((1.0 + np.sqrt(1.0 - 4.0 * chance)) / (2.0 * chance))
-
-
-def _choices_from_chance(chance: np.ndarray) -> np.ndarray:
-    valid = np.isfinite(chance) & (chance > 0) & (chance <= _MAX_CHOICE_CHANCE)
-    with np.errstate(divide="ignore"):
-        return np.where(valid, 1.0 / np.where(valid, chance, 1.0), np.nan)
+#: Fewest sizes per curve for the centred curve level.
+CENTRED_MIN_SIZES: Final[int] = 5
 
 
 def _warn(message: str, *, warn: bool) -> None:
@@ -206,241 +99,19 @@ def _warn(message: str, *, warn: bool) -> None:
         warnings.warn(message, UserWarning, stacklevel=4)
 
 
-def _name_curves(labels: list[str], *, limit: int = 6) -> str:
-    shown = ", ".join(labels[:limit])
-    return shown + (f", ... ({len(labels)} curves)" if len(labels) > limit else "")
+_name_curves = name_curves
 
 
-LOGLIK_NOISE: tuple[str, ...] = ("pooled", "series")
-
-
-def prepare_evaluation(
-    table: pd.DataFrame,
-    *,
-    lengths: LengthsMapping | None = None,
-    n_ref: float | None = None,
-    loglik_noise: str = "pooled",
-    warn: bool = True,
-) -> PreparedData:
-    """Validate an evaluation table and compute everything a model builder needs.
-
-    Warnings (``UserWarning``, when ``warn``) are issued for rows excluded from the likelihood
-    (no forward map, or an unknown number of choices), for rows whose ``n_items`` is unknown
-    (:data:`~emergestats.models.likelihoods.FALLBACK_N_ITEMS` items assumed) and for curves with
-    no answer length (length 1 assumed), each naming the count and the curves.
-    """
-    if loglik_noise not in LOGLIK_NOISE:
-        raise ConfigError(
-            f"loglik_noise must be one of {', '.join(LOGLIK_NOISE)}, not {loglik_noise!r}"
-        )
-    table = validate(table)
-    dataset = to_dataset(table)
-    labels = [str(v) for v in dataset["curve"].to_numpy()]
-    curves = pd.DataFrame(
-        {k: dataset[k].to_numpy() for k in CURVE_KEY}, index=pd.RangeIndex(len(labels))
+def choose_centering(data: PreparedData) -> dict[str, bool]:
+    """Centred (``True``) or non-centred per level, from the data (see the module docstring)."""
+    sizes_per_curve = np.array(
+        [len(np.unique(data.x[data.curve_index == c])) for c in range(len(data.curve_labels))]
     )
-    curve_index = dataset["curve_index"].to_numpy().astype(np.int64)
-    params = table["params"].to_numpy(float)
-    if n_ref is None:
-        n_ref = default_n_ref(params)
-    if not (np.isfinite(n_ref) and n_ref > 0):
-        raise ConfigError(f"n_ref must be a positive scale (a parameter count), not {n_ref!r}")
-    x = np.asarray(centred_log_scale(params, float(n_ref)), dtype=float)
-
-    family_labels = sorted({str(f) for f in curves["family"]})
-    family_index = np.array([family_labels.index(str(f)) for f in curves["family"]])
-    task_labels = sorted({str(t) for t in curves["task"]})
-    task_index = np.array([task_labels.index(str(t)) for t in curves["task"]])
-    curves_per_task = np.bincount(task_index, minlength=len(task_labels))
-    task_effects = len(task_labels) >= 2 and bool((curves_per_task >= 2).any())
-
-    log_params = np.log(params)
-    curve_log_range = np.zeros((len(labels), 2))
-    for position in range(len(labels)):
-        mine = log_params[curve_index == position]
-        curve_log_range[position] = (mine.min(), mine.max())
-
-    observations = _prepare_observations(
-        table, labels=labels, curve_index=curve_index, lengths=lengths, warn=warn
-    )
-    observations.loglik_noise = loglik_noise
-    return PreparedData(
-        table=table,
-        dataset=dataset,
-        curve_labels=labels,
-        curves=curves,
-        curve_index=curve_index,
-        x=x,
-        n_ref=float(n_ref),
-        family_labels=family_labels,
-        family_index=family_index,
-        task_labels=task_labels,
-        task_index=task_index,
-        task_effects=task_effects,
-        curve_log_range=curve_log_range,
-        observations=observations,
-    )
-
-
-def _prepare_observations(
-    table: pd.DataFrame,
-    *,
-    labels: list[str],
-    curve_index: np.ndarray,
-    lengths: LengthsMapping | None,
-    warn: bool,
-) -> ObservationData:
-    n_rows = len(table)
-    kind = table["metric_kind"].to_numpy(dtype=object).astype(str)
-    metric = table["metric"].to_numpy(dtype=object).astype(str)
-    chance = table["chance"].to_numpy(float)
-    modelled = np.isin(kind, MODELLED_KINDS)
-
-    unmodelled = np.isin(kind, UNMODELLED_KINDS)
-    if unmodelled.any():
-        counts = pd.Series(kind[unmodelled]).value_counts()
-        detail = ", ".join(f"{n} {k}" for k, n in counts.items())
-        _warn(
-            f"{int(unmodelled.sum())} rows ({detail}) have a metric kind with no forward map "
-            "from the latent and are left out of the likelihood",
-            warn=warn,
-        )
-
-    # number of choices: rows' own chance for grade/accuracy; the curve's for Brier rows
-    n_choices = np.full(n_rows, np.nan)
-    own = _choices_from_chance(chance)
-    choice_rows = np.isin(kind, ("multiple_choice_grade", "accuracy"))
-    n_choices[choice_rows] = own[choice_rows]
-    curve_choices = np.full(len(labels), np.nan)
-    for position in range(len(labels)):
-        mine = n_choices[(curve_index == position) & choice_rows]
-        mine = mine[np.isfinite(mine)]
-        if mine.size:
-            curve_choices[position] = float(np.median(mine))
-    grade = kind == "multiple_choice_grade"
-    n_choices[grade & ~np.isfinite(n_choices)] = curve_choices[
-        curve_index[grade & ~np.isfinite(n_choices)]
-    ]
-    for row in np.flatnonzero(kind == "brier"):
-        from_curve = curve_choices[curve_index[row]]
-        n_choices[row] = (
-            from_curve
-            if np.isfinite(from_curve)
-            else _brier_chance_to_choices(chance[row], summed=is_summed_brier(metric[row]))
-        )
-    # subset accuracy scores several items together: its unit is the curve's accuracy
-    subset = (kind == "exact_match") & np.array(
-        [m.lower().startswith("subset_accuracy") for m in metric], dtype=bool
-    )
-    n_choices[subset] = curve_choices[curve_index[subset]]
-    no_choices = np.isin(kind, ("multiple_choice_grade", "brier")) & ~np.isfinite(n_choices)
-    if no_choices.any():
-        modelled &= ~no_choices
-        affected = sorted({labels[c] for c in curve_index[no_choices]})
-        _warn(
-            f"{int(no_choices.sum())} multiple-choice grade or Brier rows have no usable chance "
-            f"level (1 / number of choices) and are left out of the likelihood: curves "
-            f"{_name_curves(affected)}; fill their 'chance' column",
-            warn=warn,
-        )
-
-    # pass@k
-    pass_k = np.ones(n_rows)
-    no_k: list[str] = []
-    for row in np.flatnonzero(kind == "pass_at_k"):
-        k = pass_k_of(metric[row])
-        if k is None:
-            no_k.append(labels[curve_index[row]])
-        else:
-            pass_k[row] = float(k)
-    if no_k:
-        _warn(
-            f"pass@k rows of curves {_name_curves(sorted(set(no_k)))} do not say k in the metric "
-            "name (e.g. 'pass@10'); k = 1 is assumed",
-            warn=warn,
-        )
-
-    # number of items
-    n_items = table["n_items"].to_numpy(dtype=float, na_value=np.nan)
-    unknown_n = modelled & ~np.isfinite(n_items)
-    if unknown_n.any():
-        affected = sorted({labels[c] for c in curve_index[unknown_n]})
-        _warn(
-            f"{int(unknown_n.sum())} rows have no n_items; {FALLBACK_N_ITEMS} items are assumed "
-            f"for them (curves {_name_curves(affected)}); fill 'n_items' for honest uncertainty",
-            warn=warn,
-        )
-    n_items = np.where(np.isfinite(n_items), n_items, float(FALLBACK_N_ITEMS))
-
-    # answer-length histograms
-    histograms: list[tuple[np.ndarray, np.ndarray]] = []
-    target = (
-        table["target_tokens"].to_numpy(dtype=float, na_value=np.nan)
-        if "target_tokens" in table.columns
-        else np.full(n_rows, np.nan)
-    )
-    needs_length = np.isin(kind, LENGTH_KINDS) & modelled
-    unit = np.array(
-        [
-            log_likelihood_unit(m) if k == "log_likelihood" else "token"
-            for k, m in zip(kind, metric, strict=True)
-        ],
-        dtype=object,
-    )
-    needs_length &= ~((kind == "log_likelihood") & (unit != "token"))
-    without_length: set[str] = set()
-    tasks = table["task"].to_numpy(dtype=object)
-    subtasks = table["subtask"].to_numpy(dtype=object)
-    cache: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
-    for row_index in range(n_rows):
-        label = labels[curve_index[row_index]]
-        if not needs_length[row_index]:
-            histograms.append((np.array([1.0]), np.array([1.0])))
-            continue
-        given = _lookup_lengths(lengths, label, str(tasks[row_index]), str(subtasks[row_index]))
-        if given is not None:
-            if label not in cache:
-                cache[label] = length_histogram(given)
-            histograms.append(cache[label])
-        elif np.isfinite(target[row_index]) and target[row_index] > 0:
-            histograms.append(mean_length_histogram(float(target[row_index])))
-        else:
-            without_length.add(label)
-            histograms.append((np.array([1.0]), np.array([1.0])))
-    if without_length:
-        _warn(
-            f"no answer lengths for curves {_name_curves(sorted(without_length))} (no 'lengths' "
-            "entry and no 'target_tokens'); answers of 1 token are assumed",
-            warn=warn,
-        )
-    slots = max(len(values) for values, _ in histograms)
-    length_values = np.ones((n_rows, slots))
-    length_weights = np.zeros((n_rows, slots))
-    for row_position, (values, weights) in enumerate(histograms):
-        length_values[row_position, : len(values)] = values
-        length_weights[row_position, : len(weights)] = weights
-
-    series_labels_per_row = [f"{labels[c]}/{m}" for c, m in zip(curve_index, metric, strict=True)]
-    series_labels = list(dict.fromkeys(series_labels_per_row))
-    series_position = {s: i for i, s in enumerate(series_labels)}
-    series_index = np.array([series_position[s] for s in series_labels_per_row], dtype=np.int64)
-
-    return ObservationData(
-        kind=kind,
-        metric=metric,
-        score=table["score"].to_numpy(float),
-        n_items=n_items,
-        length_values=length_values,
-        length_weights=length_weights,
-        n_choices=n_choices,
-        pass_k=pass_k,
-        unit=unit,
-        series_index=series_index,
-        series_labels=series_labels,
-        modelled=modelled,
-        fallback_n_items=unknown_n,
-        subset=subset,
-    )
+    curves_per_task = np.bincount(data.task_index, minlength=len(data.task_labels))
+    return {
+        "curve": bool(sizes_per_curve.min() >= CENTRED_MIN_SIZES),
+        "task": bool(curves_per_task.mean() >= 5),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -455,16 +126,18 @@ def add_curve_population(
     task_effects: bool,
     priors: dict[str, PriorSpec],
     centered: bool,
+    task_centered: bool | None = None,
 ) -> tuple[Any, Any]:
     """Add ``a`` and ``b`` (dims ``curve``) and their population to the current model.
 
     Variables: ``a_mu``, ``log_b_mu`` (dims ``family``), ``a_sigma``, ``log_b_sigma``,
     ``ab_corr_unit`` (``(ab_corr + 1) / 2 ~ Beta(eta, eta)``, the LKJ(eta) marginal of a 2x2
     correlation) and the deterministic ``ab_corr``; with task effects ``task_sigma`` (dims
-    ``param``) and ``task_effect`` (dims ``(task, param)``); then ``a``, ``log_b`` (free in the
-    centred form, deterministic in the non-centred one, where ``z_a``, ``z_log_b`` are free) and
-    the deterministic ``b = exp(log_b)``.
+    ``param``) and ``task_effect`` (dims ``(task, param)``, free when centred, else
+    ``task_effect_z``); then ``a``, ``log_b`` (free in the centred form, deterministic in the
+    non-centred one, where ``z_a``, ``z_log_b`` are free) and the deterministic ``b``.
     """
+    task_centered = centered if task_centered is None else task_centered
     a_mu = prior_variable("a_mu", priors["a_mu"], dims="family")
     log_b_mu = prior_variable("log_b_mu", priors["log_b_mu"], dims="family")
     a_sigma = prior_variable("a_sigma", priors["a_sigma"])
@@ -477,7 +150,7 @@ def add_curve_population(
     mean_log_b = log_b_mu[family_index]
     if task_effects:
         task_sigma = prior_variable("task_sigma", priors["task_sigma"], dims="param")
-        if centered:
+        if task_centered:
             task_effect = pm.Normal("task_effect", mu=0.0, sigma=task_sigma, dims=("task", "param"))
         else:
             task_z = pm.Normal("task_effect_z", mu=0.0, sigma=1.0, dims=("task", "param"))
@@ -509,9 +182,63 @@ def add_curve_population(
     return a, b
 
 
-# --------------------------------------------------------------------------------------------
-# Builders
-# --------------------------------------------------------------------------------------------
+def add_cells_and_items(
+    data: PreparedData, log_ce_cell: Any, priors: dict[str, PriorSpec], *, floor: bool
+) -> tuple[Any, Any]:
+    """Cell deviations, floor and item-difficulty sds; returns per-row ``(CE, item_sd)``.
+
+    Variables: ``cell_sigma``, ``cell_z`` and the deterministic ``cell_deviation`` (dims
+    ``cell``); ``floor`` (dims ``curve``, if asked); ``item_sd_median``, ``item_sd_spread``,
+    ``item_sd_z`` and the deterministic ``item_sd`` (dims ``curve``); the deterministic
+    ``log_ce`` (dims ``cell``: ``log`` of the cell's typical per-token CE).
+    """
+    cell_sigma = prior_variable("cell_sigma", priors["cell_sigma"])
+    cell_z = pm.Normal("cell_z", 0.0, 1.0, dims="cell")
+    deviation = pm.Deterministic("cell_deviation", cell_sigma * cell_z, dims="cell")
+    ce_cell = pt.exp(log_ce_cell + deviation)
+    if floor:
+        floor_var = prior_variable("floor", priors["floor"], dims="curve")
+        ce_cell = ce_cell + floor_var[data.cell_curve]
+    pm.Deterministic("log_ce", pt.log(ce_cell), dims="cell")
+    if len(data.curve_labels) == 1:
+        # one curve: its item sd straight from the population prior (a median, a spread and a
+        # z for one value would be three parameters for one, a ridge the sampler cannot mix)
+        item_sd = prior_variable("item_sd", priors["item_sd_median"], dims="curve")
+    else:
+        median = prior_variable("item_sd_median", priors["item_sd_median"])
+        spread = prior_variable("item_sd_spread", priors["item_sd_spread"])
+        item_z = pm.Normal("item_sd_z", 0.0, 1.0, dims="curve")
+        item_sd = pm.Deterministic("item_sd", median * pt.exp(spread * item_z), dims="curve")
+    return ce_cell[data.cell_index], item_sd[data.curve_index]
+
+
+def _record_build(
+    model: pm.Model,
+    builder: str,
+    priors: dict[str, PriorSpec],
+    data: PreparedData,
+    floor: bool,
+    lengths: LengthsMapping | None,
+    centered: bool | None,
+    lure: bool,
+) -> pm.Model:
+    """Record how a model was built, so :func:`emergestats.fit` can take the model itself."""
+    model.emergestats_build = {
+        "builder": builder,
+        "priors": priors,
+        "floor": floor,
+        "lengths": lengths,
+        "n_ref": data.n_ref,
+        "centered": centered,
+        "lure": lure,
+    }
+    return model
+
+
+def _centering(data: PreparedData, centered: bool | None) -> dict[str, bool]:
+    if centered is None:
+        return choose_centering(data)
+    return {"curve": bool(centered), "task": bool(centered)}
 
 
 def build_smooth_model(
@@ -521,8 +248,8 @@ def build_smooth_model(
     n_ref: float | None = None,
     floor: bool = False,
     lengths: LengthsMapping | None = None,
-    centered: bool = True,
-    loglik_noise: str = "pooled",
+    centered: bool | None = None,
+    lure: bool = False,
 ) -> pm.Model:
     """Smooth power law in the per-token cross-entropy, all curves and metrics in one model.
 
@@ -535,52 +262,55 @@ def build_smooth_model(
     n_ref
         Reference scale ``N_ref`` (default: geometric mean of the distinct ``params``).
     floor
-        Add an irreducible per-token CE ``floor`` (dims ``curve``): ``CE = floor + exp(a - b x)``.
+        Add an irreducible per-token CE ``floor`` (dims ``curve``): ``CE = floor + exp(...)``.
     lengths
-        Per-item answer lengths by ``(task, subtask)`` or curve label (see the module docstring).
+        Per-item answer lengths by ``(task, subtask)`` or curve label.
     centered
-        Centred (default) or non-centred parameterisation of the curves' ``(a, log_b)``.
-    loglik_noise
-        ``"pooled"`` (default): one coefficient of variation of the log-likelihood's item noise
-        per unit (token, word, char); ``"series"``: one per series (see
-        :mod:`emergestats.models.likelihoods`).
+        ``None`` (default): per level from the data (:func:`choose_centering`); ``True`` /
+        ``False`` force the curve and task levels.
+    lure
+        Let a plausible distractor pull weak models' grades below chance (``lure``).
 
     Returns
     -------
     pymc.Model
-        Dims: ``curve`` (labels of :func:`emergestats.data.table.curve_labels`), ``obs`` (table
-        rows), ``family``, ``param`` (``a``, ``log_b``), ``task`` (with task effects) and one
-        ``<kind>_obs`` dim per observed metric kind. Variables: the population (see
-        :func:`add_curve_population`), ``a``, ``log_b``, ``b`` (dims ``curve``), ``floor`` (if
-        asked), the deterministic ``p_token`` (dims ``obs``), the likelihood parameters of
-        :func:`emergestats.models.likelihoods.add_metric_likelihoods` and the observed
-        ``obs_<kind>`` variables.
+        Dims ``curve``, ``cell`` ((curve, model) pairs), ``obs`` (table rows), ``family``,
+        ``param``, ``task`` (with task effects) and ``<role>_obs`` per observed role. Variables:
+        the population (:func:`add_curve_population`), ``a``, ``log_b``, ``b``, the cell and
+        item terms (:func:`add_cells_and_items`), ``mu_<role>`` and ``obs_<role>``
+        (:func:`emergestats.models.likelihoods.add_metric_likelihoods`).
     """
-    data = prepare_evaluation(table, lengths=lengths, n_ref=n_ref, loglik_noise=loglik_noise)
-    return smooth_model_from_prepared(
-        data, priors=resolve_priors(priors), floor=floor, centered=centered
+    data = prepare_evaluation(table, lengths=lengths, n_ref=n_ref)
+    resolved = resolve_priors(priors)
+    model = smooth_model_from_prepared(
+        data, priors=resolved, floor=floor, centered=centered, lure=lure
     )
+    return _record_build(model, "smooth", resolved, data, floor, lengths, centered, lure)
 
 
 def smooth_model_from_prepared(
-    data: PreparedData, *, priors: dict[str, PriorSpec], floor: bool, centered: bool
+    data: PreparedData,
+    *,
+    priors: dict[str, PriorSpec],
+    floor: bool = False,
+    centered: bool | None = None,
+    lure: bool = False,
 ) -> pm.Model:
     """:func:`build_smooth_model` on already prepared data."""
+    centering = _centering(data, centered)
     with pm.Model(coords=data.coords()) as model:
         a, b = add_curve_population(
             family_index=data.family_index,
             task_index=data.task_index,
             task_effects=data.task_effects,
             priors=priors,
-            centered=centered,
+            centered=centering["curve"],
+            task_centered=centering["task"],
         )
-        ci = data.curve_index
-        ce = pt.exp(log_cross_entropy(data.x, a[ci], b[ci]))
-        if floor:
-            floor_var = prior_variable("floor", priors["floor"], dims="curve")
-            ce = ce + floor_var[ci]
-        pm.Deterministic("p_token", pt.exp(-ce), dims="obs")
-        add_metric_likelihoods(ce, data.observations, priors)
+        cc = data.cell_curve
+        log_ce_cell = log_cross_entropy(data.cell_x, a[cc], b[cc])
+        ce, item_sd = add_cells_and_items(data, log_ce_cell, priors, floor=floor)
+        add_metric_likelihoods(ce, item_sd, data.observations, priors, lure=lure)
     return model
 
 
@@ -606,17 +336,18 @@ def build_broken_model(
     *,
     priors: Mapping[str, Mapping[str, Any]] | None = None,
     n_ref: float | None = None,
+    floor: bool = False,
     lengths: LengthsMapping | None = None,
-    centered: bool = True,
-    loglik_noise: str = "pooled",
+    centered: bool | None = None,
+    lure: bool = False,
 ) -> pm.Model:
     """Broken power law: the smooth model plus a smooth but sharp break per curve.
 
-    ``log CE = a - b x - break_level * sigmoid(u) - break_slope * w * softplus(u)`` with
-    ``u = (x - x*) / w``, ``x* = log_n_break - log N_ref`` and ``w`` the fixed ``break_width``
-    (see :func:`emergestats.models.latent.broken_log_cross_entropy`). Below the break the curve
-    is the smooth line; above it ``log CE`` is lower by ``break_level`` and falls with slope
-    ``b + break_slope``.
+    ``log CE = a - b x - break_level * sigmoid(u) - break_slope * w * softplus(u) + delta``
+    with ``u = (x - x*) / w``, ``x* = log_n_break - log N_ref`` and ``w`` the fixed
+    ``break_width`` (see :func:`emergestats.models.latent.broken_log_cross_entropy`). Below the
+    break the curve is the smooth line; above it ``log CE`` is lower by ``break_level`` and
+    falls with slope ``b + break_slope``.
 
     Break variables (dims ``curve``)
     --------------------------------
@@ -624,49 +355,55 @@ def build_broken_model(
         Natural log of the break scale ``N*``, uniform over the curve's observed ``log N`` range
         (prior ``break_location``).
     ``break_level``
-        Drop of ``log CE`` across the break (normal around 0; positive is a sudden
-        improvement). A half-normal (improvements only) put "no break" on the boundary, and on
-        simulated breaks its posterior placed ``N*`` too late (mean error +0.14 e-folds, 5 of 8
-        90% intervals covering); the sign-free prior gave 0.00 and 7 of 8.
+        Drop of ``log CE`` across the break (normal around 0; positive is a sudden improvement).
     ``break_slope``
         Change of slope past the break (normal around 0).
 
-    ``break_level = break_slope = 0`` is the smooth model, and the priors put their mode there,
-    in the interior of their support, so "no break" is inside the model; compare with the
-    smooth model by PSIS-LOO (:func:`emergestats.inference.compare`). Other parameters, dims
-    and returns as :func:`build_smooth_model` (no floor).
+    ``break_level = break_slope = 0`` is the smooth model (with the same floor, cells and
+    items), so the smooth model is nested in this one; compare by PSIS-LOO
+    (:func:`emergestats.inference.compare`). Other parameters as :func:`build_smooth_model`.
     """
-    data = prepare_evaluation(table, lengths=lengths, n_ref=n_ref, loglik_noise=loglik_noise)
-    return broken_model_from_prepared(data, priors=resolve_priors(priors), centered=centered)
+    data = prepare_evaluation(table, lengths=lengths, n_ref=n_ref)
+    resolved = resolve_priors(priors)
+    model = broken_model_from_prepared(
+        data, priors=resolved, floor=floor, centered=centered, lure=lure
+    )
+    return _record_build(model, "broken", resolved, data, floor, lengths, centered, lure)
 
 
 def broken_model_from_prepared(
-    data: PreparedData, *, priors: dict[str, PriorSpec], centered: bool
+    data: PreparedData,
+    *,
+    priors: dict[str, PriorSpec],
+    floor: bool = False,
+    centered: bool | None = None,
+    lure: bool = False,
 ) -> pm.Model:
     """:func:`build_broken_model` on already prepared data."""
     low, high = break_bounds(data, priors)
     width = float(priors["break_width"]["value"])
     if width <= 0:
         raise ConfigError(f"prior 'break_width' value must be positive, not {width!r}")
+    centering = _centering(data, centered)
     with pm.Model(coords=data.coords()) as model:
         a, b = add_curve_population(
             family_index=data.family_index,
             task_index=data.task_index,
             task_effects=data.task_effects,
             priors=priors,
-            centered=centered,
+            centered=centering["curve"],
+            task_centered=centering["task"],
         )
         log_n_break = pm.Uniform("log_n_break", lower=low, upper=high, dims="curve")
         break_level = prior_variable("break_level", priors["break_level"], dims="curve")
         break_slope = prior_variable("break_slope", priors["break_slope"], dims="curve")
-        ci = data.curve_index
+        cc = data.cell_curve
         x_break = log_n_break - np.log(data.n_ref)
-        log_ce = broken_log_cross_entropy(
-            data.x, a[ci], b[ci], x_break[ci], break_slope[ci], break_level[ci], width
+        log_ce_cell = broken_log_cross_entropy(
+            data.cell_x, a[cc], b[cc], x_break[cc], break_slope[cc], break_level[cc], width
         )
-        ce = pt.exp(log_ce)
-        pm.Deterministic("p_token", pt.exp(-ce), dims="obs")
-        add_metric_likelihoods(ce, data.observations, priors)
+        ce, item_sd = add_cells_and_items(data, log_ce_cell, priors, floor=floor)
+        add_metric_likelihoods(ce, item_sd, data.observations, priors, lure=lure)
     return model
 
 
@@ -855,8 +592,9 @@ def item_model_from_prepared(data: PreparedItems, *, priors: dict[str, PriorSpec
                 noise = prior_variable("choice_noise", priors["choice_noise"])
                 safe_k = np.where(has_choices, k_choices, 2.0)
                 per_token_ce = pt.exp(log_ce[rows])
-                grade_logit = choice_margin(per_token_ce, safe_k) / noise - np.log(safe_k - 1.0)
-                logit = pt.switch(has_choices, grade_logit, logit_all_right)
+                logit = pt.switch(
+                    has_choices, grade_logit(per_token_ce, safe_k, noise), logit_all_right
+                )
             else:
                 logit = logit_all_right
             correct = data.items["correct"].to_numpy(dtype=float, na_value=np.nan)[rows]

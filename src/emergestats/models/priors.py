@@ -13,9 +13,8 @@ parameterisation when each curve has a dozen sizes), and with few curves a prior
 3-curve fit (4 x 1000 draws) half-normal spreads with LKJ(2) gave 130 divergent transitions,
 Gamma(2, .) spreads with LKJ(4) 20 to 40, these defaults 1.
 
-The noise scales of the continuous metrics (``*_item_sd``, ``loglik_item_cv``) are log-normal
-too: item-level spread is never 0, and a prior with mass at 0 lets a curve that fits a few
-points almost exactly drive its noise scale to 0, where the posterior becomes improper.
+The continuous metrics have no free noise scale: their item-level spread follows from the item
+difficulty distribution (:mod:`emergestats.models.forward`), or from a reported standard error.
 
 Units: ``a`` is ``log CE`` (CE in nats per token) at the reference scale ``N_ref``; ``b`` is the
 slope of ``log CE`` per e-fold of ``N`` (so CE falls by ``exp(b)`` when ``N`` is multiplied by
@@ -49,17 +48,17 @@ key                             what                                       defau
                                 biased the break location upwards)
 ``break_slope``                 change of slope at the break               Normal(0, 0.5)
 ``break_width``                 width of the break in e-folds of N (fixed) 0.3
-``concentration``               beta-binomial concentration of item        LogNormal(log 30, 1.5)
-                                heterogeneity, one per count metric kind
+``cell_sigma``                  sd of a (curve, model) cell's deviation    HalfNormal(0.3)
+                                from the power law, shared by its metrics
+``item_sd_median``              median over curves of the items' sd of     LogNormal(0, 0.5)
+                                ``log CE`` (item difficulty)
+``item_sd_spread``              sd of ``log item_sd`` across curves        HalfNormal(0.3)
 ``choice_noise``                Gumbel scale of item noise on choice       LogNormal(log 0.5,
-                                logits (multiple choice)                   0.5)
-``loglik_item_cv``              per-item coefficient of variation of the   LogNormal(log 0.5,
-                                summed log-probability (per unit, or per   0.75)
-                                series)
-``brier_item_sd``               per-item sd of the (mean-form) Brier score LogNormal(log 0.15,
-                                                                           0.75)
-``edit_distance_item_sd``       per-item sd of edit distance per token     LogNormal(log 0.5,
-                                                                           0.75)
+                                log-probabilities (the argmax)             0.3)
+``lure``                        extra pull of a plausible distractor       HalfNormal(0.5)
+                                (only with ``lure=True``)
+``distractor_concentration``    0 = wrong mass spread evenly over the      Beta(1.5, 6)
+                                distractors, 1 = all on one (Brier forms)
 ``tokens_per_word``             tokens per word (per_word log-likelihood)  LogNormal(log 1.3,
                                                                            0.3)
 ``tokens_per_char``             tokens per character (per_char)            LogNormal(log 0.25,
@@ -97,11 +96,12 @@ DEFAULT_PRIORS: Final[dict[str, PriorSpec]] = {
     "break_level": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
     "break_slope": {"dist": "Normal", "mu": 0.0, "sigma": 0.5},
     "break_width": {"dist": "Constant", "value": 0.3},
-    "concentration": {"dist": "LogNormal", "mu": math.log(30.0), "sigma": 1.5},
-    "choice_noise": {"dist": "LogNormal", "mu": math.log(0.5), "sigma": 0.5},
-    "loglik_item_cv": {"dist": "LogNormal", "mu": math.log(0.5), "sigma": 0.75},
-    "brier_item_sd": {"dist": "LogNormal", "mu": math.log(0.15), "sigma": 0.75},
-    "edit_distance_item_sd": {"dist": "LogNormal", "mu": math.log(0.5), "sigma": 0.75},
+    "cell_sigma": {"dist": "HalfNormal", "sigma": 0.3},
+    "item_sd_median": {"dist": "LogNormal", "mu": 0.0, "sigma": 0.5},
+    "item_sd_spread": {"dist": "HalfNormal", "sigma": 0.3},
+    "choice_noise": {"dist": "LogNormal", "mu": math.log(0.5), "sigma": 0.3},
+    "lure": {"dist": "HalfNormal", "sigma": 0.5},
+    "distractor_concentration": {"dist": "Beta", "alpha": 1.5, "beta": 6.0},
     "tokens_per_word": {"dist": "LogNormal", "mu": math.log(1.3), "sigma": 0.3},
     "tokens_per_char": {"dist": "LogNormal", "mu": math.log(0.25), "sigma": 0.3},
     "item_difficulty_sigma": {"dist": "HalfNormal", "sigma": 1.0},
@@ -115,6 +115,7 @@ _PARAMETERS: Final[dict[str, tuple[str, ...]]] = {
     "LogNormal": ("mu", "sigma"),
     "Exponential": ("lam",),
     "Gamma": ("alpha", "beta"),
+    "Beta": ("alpha", "beta"),
     "LKJ": ("eta",),
     "Uniform": ("trim",),
     "Constant": ("value",),
@@ -204,9 +205,11 @@ def prior_variable(
         return pm.Exponential(name, lam=kwargs["lam"], **extra)
     if dist == "Gamma":
         return pm.Gamma(name, alpha=kwargs["alpha"], beta=kwargs["beta"], **extra)
+    if dist == "Beta":
+        return pm.Beta(name, alpha=kwargs["alpha"], beta=kwargs["beta"], **extra)
     raise ConfigError(
         f"prior for {name!r} uses {dist!r}, which cannot be used for this variable; use Normal, "
-        "HalfNormal, LogNormal, Exponential or Gamma"
+        "HalfNormal, LogNormal, Exponential, Gamma or Beta"
     )
 
 

@@ -1,0 +1,719 @@
+"""A canonical evaluation table turned into the arrays a model needs.
+
+:func:`prepare_evaluation` validates the table and works out, for every row, which forward map
+of :mod:`emergestats.models.forward` it follows (its *role*), with the row's own number of
+items, answer-length histogram, number of choices, Brier form, ``k`` and unit. Rows that cannot
+be mapped, or that repeat the evidence of another row, stay in the table (prediction still
+covers them) but are left out of the likelihood; :attr:`ObservationData.excluded` says why, row
+by row, and one warning per reason counts them.
+
+Roles
+-----
+========================= ===================================================================
+role                      rows
+========================= ===================================================================
+``exact_match``           generated answers, all tokens right (``exact_match`` rows)
+``pass_at_k``             ``pass_at_k`` rows (``k`` from the metric name)
+``grade``                 ``multiple_choice_grade`` rows, and ``accuracy`` rows of a task with a
+                          known number of choices
+``subset``                ``subset_accuracy_L<n>`` rows: ``L`` units all right
+``brier``                 ``brier`` rows (form from the metric name: mean, sum, correct choice)
+``choice_log_likelihood`` ``log_likelihood`` rows of a choice task (the correct choice's
+                          log-probability)
+``log_likelihood``        ``log_likelihood`` rows of generated answers (per token, per word or
+                          per character: ``unit``)
+``edit_distance``         ``edit_distance`` rows (tokens, or characters/words with ``unit``)
+========================= ===================================================================
+
+Rows left out of the likelihood (reasons)
+-----------------------------------------
+- kinds ``bleu``, ``rouge``, ``other``: no forward map;
+- an ``accuracy`` row whose task has no known number of choices (``chance`` NaN): a generated
+  answer's accuracy is an exact match and must be labelled so; it is never modelled at chance 0;
+- grade or Brier rows with no usable number of choices;
+- *repeated evidence*: a subset-accuracy row of a cell that also has its accuracy or grade (it
+  is computed from the same items), and any row whose scores are a fixed multiple of another row
+  of the same curve at every model (``brier_sum`` = K x ``brier_mean``, one score under two
+  names). The first row of such a group (by :data:`_ROLE_PREFERENCE`) stays in.
+
+Answer lengths
+--------------
+Per-item lengths given by ``lengths`` (``(task, subtask)`` or curve label -> array) are used as
+their histogram. A row with only a mean length (``target_tokens``) gets a *shifted Poisson*
+``1 + Poisson(mean - 1)`` histogram (truncated at its 99.9% quantile and renormalised), a
+dispersed distribution with the right mean: real answer lengths are never a two-point split, and
+exact match is convex in ``L``. Rows without any length use 1 token with a warning.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import stats
+
+from emergestats.data.table import CURVE_KEY, to_dataset, validate
+from emergestats.errors import ConfigError, DataFormatError
+from emergestats.models.forward import BRIER_FORMS
+from emergestats.models.latent import centred_log_scale
+
+type LengthsMapping = Mapping[Any, Any]
+
+#: Items assumed where a row's ``n_items`` is unknown (a warning names the curves).
+FALLBACK_N_ITEMS: Final[int] = 100
+
+ROLES: Final[tuple[str, ...]] = (
+    "exact_match",
+    "pass_at_k",
+    "grade",
+    "subset",
+    "brier",
+    "choice_log_likelihood",
+    "log_likelihood",
+    "edit_distance",
+)
+#: Roles observed as counts out of ``n_items`` (binomial).
+COUNT_ROLES: Final[tuple[str, ...]] = ("exact_match", "pass_at_k", "grade", "subset")
+#: Roles observed as means of item values (normal, item-level sd from the map or reported).
+CONTINUOUS_ROLES: Final[tuple[str, ...]] = (
+    "brier",
+    "choice_log_likelihood",
+    "log_likelihood",
+    "edit_distance",
+)
+#: Metric kinds with no forward map.
+UNMODELLED_KINDS: Final[tuple[str, ...]] = ("bleu", "rouge", "other")
+#: Which row of a repeated-evidence group stays in the likelihood (earlier wins).
+_ROLE_PREFERENCE: Final[tuple[str, ...]] = (
+    "choice_log_likelihood",
+    "log_likelihood",
+    "grade",
+    "exact_match",
+    "brier",
+    "edit_distance",
+    "pass_at_k",
+    "subset",
+)
+
+_PASS_AT_K = re.compile(r"pass(?:@|_at_|_)(\d+)", re.IGNORECASE)
+_SUBSET = re.compile(r"^subset_accuracy_?L?(\d+)$", re.IGNORECASE)
+#: Largest chance level read as a number of choices (``K = 1 / chance >= 2``).
+_MAX_CHOICE_CHANCE: Final[float] = 0.5 + 1e-9
+
+
+def pass_k_of(metric: str) -> int | None:
+    """``k`` of a pass@k metric name (``pass@10``, ``pass_at_10``), ``None`` if not given."""
+    match = _PASS_AT_K.search(metric)
+    return int(match.group(1)) if match else None
+
+
+def subset_size_of(metric: str) -> int | None:
+    """``L`` of a ``subset_accuracy_L<L>`` metric name, ``None`` for other names."""
+    match = _SUBSET.match(metric.strip())
+    return int(match.group(1)) if match else None
+
+
+def brier_form_of(metric: str) -> str:
+    """``"correct_choice"``, ``"sum"`` or ``"mean"``: which Brier score a metric name is.
+
+    ``tc_brier`` (ExpEmergence) and names with ``correct`` are the correct choice's
+    ``(1 - q)^2``; names with ``sum`` are summed over choices; others are BIG-bench's mean.
+    """
+    lowered = metric.lower()
+    if lowered.startswith("tc_brier") or "correct" in lowered:
+        return "correct_choice"
+    if "sum" in lowered:
+        return "sum"
+    return "mean"
+
+
+def unit_of(metric: str, given: Any = None) -> str:
+    """``"token"``, ``"word"`` or ``"char"``: the unit of a log-likelihood or edit distance."""
+    if isinstance(given, str) and given in ("token", "word", "char"):
+        return given
+    lowered = metric.lower()
+    if "per_word" in lowered or "word" in lowered:
+        return "word"
+    if "per_char" in lowered or "char" in lowered:
+        return "char"
+    return "token"
+
+
+def default_n_ref(params: np.ndarray) -> float:
+    """Geometric mean of the distinct scales: the default reference scale ``N_ref``."""
+    distinct = np.unique(np.asarray(params, dtype=float))
+    return float(np.exp(np.mean(np.log(distinct))))
+
+
+def length_histogram(lengths: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct answer lengths and their frequencies (summing to 1) from per-item lengths."""
+    values = np.asarray(lengths, dtype=float).ravel()
+    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ConfigError(
+            "answer lengths must be a non-empty array of positive, finite numbers of tokens; "
+            f"got {values[:8]!r}"
+        )
+    distinct, counts = np.unique(values, return_counts=True)
+    return distinct, counts / counts.sum()
+
+
+def mean_length_histogram(mean: float) -> tuple[np.ndarray, np.ndarray]:
+    """The shifted-Poisson length distribution ``1 + Poisson(mean - 1)`` with a given mean.
+
+    Truncated at its 99.9% quantile and renormalised; a mean of at most 1 is one token.
+    """
+    if mean <= 1.0:
+        return np.array([1.0]), np.array([1.0])
+    rate = mean - 1.0
+    top = int(stats.poisson.ppf(0.999, rate))
+    extra = np.arange(top + 1)
+    weights = stats.poisson.pmf(extra, rate)
+    return extra + 1.0, weights / weights.sum()
+
+
+@dataclass
+class ObservationData:
+    """Per-row arrays the likelihoods and predictions need (all run over the table rows)."""
+
+    kind: np.ndarray
+    metric: np.ndarray
+    role: np.ndarray
+    score: np.ndarray
+    n_items: np.ndarray
+    length_values: np.ndarray
+    length_weights: np.ndarray
+    n_choices: np.ndarray
+    brier_form: np.ndarray
+    pass_k: np.ndarray
+    subset_size: np.ndarray
+    unit: np.ndarray
+    stderr: np.ndarray
+    modelled: np.ndarray
+    excluded: np.ndarray
+    fallback_n_items: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    def rows_of(self, role: str) -> np.ndarray:
+        """Row positions of a role that are in the likelihood."""
+        return np.flatnonzero((self.role == role) & self.modelled)
+
+    @property
+    def mean_lengths(self) -> np.ndarray:
+        return np.sum(self.length_values * self.length_weights, axis=-1)
+
+    @property
+    def second_lengths(self) -> np.ndarray:
+        return np.sum(self.length_values**2 * self.length_weights, axis=-1)
+
+    def roles_present(self) -> list[str]:
+        return [r for r in ROLES if len(self.rows_of(r))]
+
+    def exclusions(self) -> pd.Series:
+        """How many rows are left out of the likelihood, by reason."""
+        reasons = pd.Series(self.excluded[~self.modelled], dtype=object)
+        return reasons.value_counts()
+
+
+@dataclass
+class PreparedData:
+    """A validated table turned into model arrays (see :func:`prepare_evaluation`).
+
+    ``cell_*`` index the (curve, model) cells: every metric of one model's outputs on one curve
+    shares the cell's deviation from the power law.
+    """
+
+    table: pd.DataFrame
+    dataset: xr.Dataset
+    curve_labels: list[str]
+    curves: pd.DataFrame
+    curve_index: np.ndarray
+    x: np.ndarray
+    n_ref: float
+    family_labels: list[str]
+    family_index: np.ndarray
+    task_labels: list[str]
+    task_index: np.ndarray
+    task_effects: bool
+    curve_log_range: np.ndarray
+    cell_labels: list[str]
+    cell_index: np.ndarray
+    cell_curve: np.ndarray
+    cell_x: np.ndarray
+    observations: ObservationData
+    curve_choices: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def coords(self) -> dict[str, Any]:
+        """Model coordinates: ``curve``, ``obs``, ``cell``, ``family``, ``param``, ``task``."""
+        coords: dict[str, Any] = {
+            "curve": self.curve_labels,
+            "obs": np.arange(len(self.table)),
+            "cell": self.cell_labels,
+            "family": self.family_labels,
+            "param": ["a", "log_b"],
+        }
+        if self.task_effects:
+            coords["task"] = self.task_labels
+        return coords
+
+
+def _warn(message: str, *, warn: bool) -> None:
+    if warn:
+        warnings.warn(message, UserWarning, stacklevel=4)
+
+
+def name_curves(labels: list[str], *, limit: int = 6) -> str:
+    """A short list of curve labels for a message."""
+    shown = ", ".join(labels[:limit])
+    return shown + (f", ... ({len(labels)} curves)" if len(labels) > limit else "")
+
+
+def _lookup_lengths(mapping: LengthsMapping | None, label: str, task: str, subtask: str) -> Any:
+    if not mapping:
+        return None
+    for key in (label, (task, subtask)):
+        if key in mapping:
+            return mapping[key]
+    return None
+
+
+def _choices_from_chance(chance: np.ndarray) -> np.ndarray:
+    valid = np.isfinite(chance) & (chance > 0) & (chance <= _MAX_CHOICE_CHANCE)
+    with np.errstate(divide="ignore"):
+        return np.where(valid, 1.0 / np.where(valid, chance, 1.0), np.nan)
+
+
+def _brier_chance_to_choices(chance: float, form: str) -> float:
+    """Number of choices whose guessing Brier score (even spread) is ``chance`` (NaN if none)."""
+    if not np.isfinite(chance) or chance <= 0:
+        return np.nan
+    if form == "sum":
+        return 1.0 / (1.0 - chance) if chance < 1.0 else np.nan
+    if form == "correct_choice":
+        root = np.sqrt(chance)
+        return 1.0 / (1.0 - root) if root < 1.0 else np.nan
+    if chance > 0.25:
+        return np.nan
+    return float((1.0 + np.sqrt(1.0 - 4.0 * chance)) / (2.0 * chance))
+
+
+def prepare_evaluation(
+    table: pd.DataFrame,
+    *,
+    lengths: LengthsMapping | None = None,
+    n_ref: float | None = None,
+    warn: bool = True,
+) -> PreparedData:
+    """Validate an evaluation table and compute everything a model builder needs.
+
+    One ``UserWarning`` (when ``warn``) per reason rows are left out of the likelihood (see the
+    module docstring), for rows with unknown ``n_items`` (:data:`FALLBACK_N_ITEMS` assumed) and
+    for curves with no answer length (1 token assumed), each naming counts and curves.
+
+    Raises
+    ------
+    DataFormatError
+        A token edit distance larger than the longest answer (wrong unit: set the ``unit``
+        column to ``char`` or ``word``).
+    """
+    table = validate(table)
+    dataset = to_dataset(table)
+    labels = [str(v) for v in dataset["curve"].to_numpy()]
+    curves = pd.DataFrame(
+        {k: dataset[k].to_numpy() for k in CURVE_KEY}, index=pd.RangeIndex(len(labels))
+    )
+    curve_index = dataset["curve_index"].to_numpy().astype(np.int64)
+    params = table["params"].to_numpy(float)
+    if n_ref is None:
+        n_ref = default_n_ref(params)
+    if not (np.isfinite(n_ref) and n_ref > 0):
+        raise ConfigError(f"n_ref must be a positive scale (a parameter count), not {n_ref!r}")
+    x = np.asarray(centred_log_scale(params, float(n_ref)), dtype=float)
+
+    family_labels = sorted({str(f) for f in curves["family"]})
+    family_index = np.array([family_labels.index(str(f)) for f in curves["family"]])
+    task_labels = sorted({str(t) for t in curves["task"]})
+    task_index = np.array([task_labels.index(str(t)) for t in curves["task"]])
+    curves_per_task = np.bincount(task_index, minlength=len(task_labels))
+    task_effects = len(task_labels) >= 2 and bool((curves_per_task >= 2).any())
+
+    log_params = np.log(params)
+    curve_log_range = np.zeros((len(labels), 2))
+    for position in range(len(labels)):
+        mine = log_params[curve_index == position]
+        curve_log_range[position] = (mine.min(), mine.max())
+
+    # cells: one (curve, model) each
+    models = table["model"].astype(str).to_numpy()
+    cell_keys = [f"{labels[c]}|{m}" for c, m in zip(curve_index, models, strict=True)]
+    cell_labels = list(dict.fromkeys(cell_keys))
+    cell_position = {k: i for i, k in enumerate(cell_labels)}
+    cell_index = np.array([cell_position[k] for k in cell_keys], dtype=np.int64)
+    cell_curve = np.zeros(len(cell_labels), dtype=np.int64)
+    cell_curve[cell_index] = curve_index
+    cell_x = np.zeros(len(cell_labels))
+    cell_x[cell_index] = x
+
+    observations, curve_choices = _prepare_observations(
+        table,
+        labels=labels,
+        curve_index=curve_index,
+        cell_index=cell_index,
+        lengths=lengths,
+        warn=warn,
+    )
+    return PreparedData(
+        table=table,
+        dataset=dataset,
+        curve_labels=labels,
+        curves=curves,
+        curve_index=curve_index,
+        x=x,
+        n_ref=float(n_ref),
+        family_labels=family_labels,
+        family_index=family_index,
+        task_labels=task_labels,
+        task_index=task_index,
+        task_effects=task_effects,
+        curve_log_range=curve_log_range,
+        cell_labels=cell_labels,
+        cell_index=cell_index,
+        cell_curve=cell_curve,
+        cell_x=cell_x,
+        observations=observations,
+        curve_choices=curve_choices,
+    )
+
+
+def _column(table: pd.DataFrame, name: str, dtype: Any = float) -> np.ndarray:
+    if name not in table.columns:
+        return np.full(len(table), np.nan if dtype is float else None, dtype=dtype)
+    if dtype is float:
+        return table[name].to_numpy(dtype=float, na_value=np.nan)
+    return table[name].to_numpy(dtype=object)
+
+
+def _prepare_observations(
+    table: pd.DataFrame,
+    *,
+    labels: list[str],
+    curve_index: np.ndarray,
+    cell_index: np.ndarray,
+    lengths: LengthsMapping | None,
+    warn: bool,
+) -> tuple[ObservationData, np.ndarray]:
+    n_rows = len(table)
+    kind = table["metric_kind"].to_numpy(dtype=object).astype(str)
+    metric = table["metric"].to_numpy(dtype=object).astype(str)
+    chance = table["chance"].to_numpy(float)
+    score = table["score"].to_numpy(float)
+    excluded = np.full(n_rows, "", dtype=object)
+
+    def exclude(mask: np.ndarray, reason: str) -> None:
+        fresh = mask & (excluded == "")
+        excluded[fresh] = reason
+
+    exclude(np.isin(kind, UNMODELLED_KINDS), "no forward map for this metric kind")
+
+    subset_size = np.array([subset_size_of(m) or 0 for m in metric], dtype=float)
+    subset_size[kind != "exact_match"] = 0.0
+    subset = subset_size > 0
+
+    # number of choices per row and per curve (grade / accuracy rows say it by their chance)
+    given = _column(table, "n_choices")
+    given = np.where(np.isfinite(given) & (given >= 2), given, np.nan)
+    choice_rows = np.isin(kind, ("multiple_choice_grade", "accuracy"))
+    own = np.where(np.isfinite(given), given, _choices_from_chance(chance))
+    n_choices = np.where(choice_rows, own, np.nan)
+    curve_choices = np.full(len(labels), np.nan)
+    for position in range(len(labels)):
+        mine = np.concatenate(
+            [n_choices[(curve_index == position) & choice_rows], given[curve_index == position]]
+        )
+        mine = mine[np.isfinite(mine)]
+        if mine.size:
+            curve_choices[position] = float(np.median(mine))
+    brier_form = np.zeros(n_rows, dtype=np.int64)
+    for row in np.flatnonzero(kind == "brier"):
+        form = brier_form_of(metric[row])
+        brier_form[row] = BRIER_FORMS.index(form)
+        from_curve = curve_choices[curve_index[row]]
+        if np.isfinite(given[row]):
+            n_choices[row] = given[row]
+        elif np.isfinite(from_curve):
+            n_choices[row] = from_curve
+        else:
+            n_choices[row] = _brier_chance_to_choices(chance[row], form)
+    grade_rows = kind == "multiple_choice_grade"
+    fill = grade_rows & ~np.isfinite(n_choices)
+    n_choices[fill] = curve_choices[curve_index[fill]]
+    # a curve with Brier rows but no grade/accuracy row gets its K from them
+    for missing_k in np.flatnonzero(~np.isfinite(curve_choices)):
+        mine = n_choices[(curve_index == missing_k) & (kind == "brier")]
+        mine = mine[np.isfinite(mine)]
+        if mine.size:
+            curve_choices[missing_k] = float(np.median(mine))
+    is_choice_curve = np.isfinite(curve_choices[curve_index])
+    loglik = kind == "log_likelihood"
+    n_choices[loglik & is_choice_curve] = curve_choices[curve_index[loglik & is_choice_curve]]
+    n_choices[subset] = curve_choices[curve_index[subset]]
+
+    role = np.full(n_rows, "", dtype=object)
+    role[kind == "exact_match"] = "exact_match"
+    role[subset] = "subset"
+    role[kind == "pass_at_k"] = "pass_at_k"
+    role[grade_rows | (kind == "accuracy")] = "grade"
+    role[kind == "brier"] = "brier"
+    role[loglik] = np.where(is_choice_curve[loglik], "choice_log_likelihood", "log_likelihood")
+    role[kind == "edit_distance"] = "edit_distance"
+
+    accuracy_without_k = (kind == "accuracy") & ~np.isfinite(n_choices)
+    if accuracy_without_k.any():
+        tasks = sorted({str(t) for t in table["task"].to_numpy()[accuracy_without_k]})
+        exclude(accuracy_without_k, "accuracy with no known number of choices")
+        _warn(
+            f"{int(accuracy_without_k.sum())} accuracy rows have no known number of choices "
+            f"(chance is NaN) and are left out of the likelihood: tasks {name_curves(tasks)}. "
+            "Fill 'chance' (1 / choices) for a choice task; label a generated answer's accuracy "
+            "'exact_match'",
+            warn=warn,
+        )
+    no_choices = np.isin(kind, ("multiple_choice_grade", "brier")) & ~np.isfinite(n_choices)
+    if no_choices.any():
+        affected = sorted({labels[c] for c in curve_index[no_choices]})
+        exclude(no_choices, "no usable number of choices")
+        _warn(
+            f"{int(no_choices.sum())} multiple-choice grade or Brier rows have no usable chance "
+            f"level (1 / number of choices) and are left out of the likelihood: curves "
+            f"{name_curves(affected)}; fill their 'chance' column",
+            warn=warn,
+        )
+
+    # pass@k
+    pass_k = np.ones(n_rows)
+    no_k: list[str] = []
+    for row in np.flatnonzero(kind == "pass_at_k"):
+        k = pass_k_of(metric[row])
+        if k is None:
+            no_k.append(labels[curve_index[row]])
+        else:
+            pass_k[row] = float(k)
+    if no_k:
+        _warn(
+            f"pass@k rows of curves {name_curves(sorted(set(no_k)))} do not say k in the metric "
+            "name (e.g. 'pass@10'); k = 1 is assumed",
+            warn=warn,
+        )
+
+    # number of items
+    n_items = table["n_items"].to_numpy(dtype=float, na_value=np.nan)
+    unknown_n = (excluded == "") & ~np.isfinite(n_items)
+    if unknown_n.any():
+        affected = sorted({labels[c] for c in curve_index[unknown_n]})
+        _warn(
+            f"{int(unknown_n.sum())} rows have no n_items; {FALLBACK_N_ITEMS} items are assumed "
+            f"for them (curves {name_curves(affected)}); fill 'n_items' for honest uncertainty",
+            warn=warn,
+        )
+    n_items = np.where(np.isfinite(n_items), n_items, float(FALLBACK_N_ITEMS))
+
+    given_unit = _column(table, "unit", dtype=object)
+    unit = np.array(
+        [
+            unit_of(m, u) if k in ("log_likelihood", "edit_distance") else "token"
+            for k, m, u in zip(kind, metric, given_unit, strict=True)
+        ],
+        dtype=object,
+    )
+    length_values, length_weights = _length_histograms(
+        table,
+        role=role,
+        unit=unit,
+        labels=labels,
+        curve_index=curve_index,
+        lengths=lengths,
+        warn=warn,
+    )
+
+    # a token edit distance longer than every answer is in another unit
+    edit = (role == "edit_distance") & (unit == "token")
+    too_long = edit & (score > length_values.max(axis=1, initial=1.0) + 1e-9)
+    if too_long.any():
+        rows = np.flatnonzero(too_long)
+        raise DataFormatError(
+            f"{len(rows)} edit-distance rows are larger than the longest answer in tokens (e.g. "
+            f"{score[rows[0]]:g} with answers of at most {length_values[rows[0]].max():g} "
+            "tokens): they are not token edit distances. Set the 'unit' column to 'char' or "
+            "'word' (converted with a fitted tokens-per-unit) or give the answer lengths",
+            column="score",
+            rows=[int(r) for r in rows[:8]],
+        )
+
+    stderr = _column(table, "score_stderr")
+    stderr = np.where(np.isfinite(stderr) & (stderr > 0), stderr, np.nan)
+
+    _exclude_repeated_evidence(
+        role=role,
+        metric=metric,
+        score=score,
+        n_items=n_items,
+        curve_index=curve_index,
+        cell_index=cell_index,
+        excluded=excluded,
+        labels=labels,
+        warn=warn,
+    )
+    modelled = excluded == ""
+    return (
+        ObservationData(
+            kind=kind,
+            metric=metric,
+            role=role,
+            score=score,
+            n_items=n_items,
+            length_values=length_values,
+            length_weights=length_weights,
+            n_choices=n_choices,
+            brier_form=brier_form,
+            pass_k=pass_k,
+            subset_size=subset_size,
+            unit=unit,
+            stderr=stderr,
+            modelled=modelled,
+            excluded=excluded,
+            fallback_n_items=unknown_n,
+        ),
+        curve_choices,
+    )
+
+
+def _length_histograms(
+    table: pd.DataFrame,
+    *,
+    role: np.ndarray,
+    unit: np.ndarray,
+    labels: list[str],
+    curve_index: np.ndarray,
+    lengths: LengthsMapping | None,
+    warn: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    n_rows = len(table)
+    target = _column(table, "target_tokens")
+    needs_length = np.isin(role, ("exact_match", "pass_at_k", "log_likelihood", "edit_distance"))
+    needs_length &= (unit == "token") | (role == "edit_distance")
+    tasks = table["task"].to_numpy(dtype=object)
+    subtasks = table["subtask"].to_numpy(dtype=object)
+    one = (np.array([1.0]), np.array([1.0]))
+    histograms: list[tuple[np.ndarray, np.ndarray]] = []
+    cache: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
+    without_length: set[str] = set()
+    for row in range(n_rows):
+        label = labels[curve_index[row]]
+        if not needs_length[row]:
+            histograms.append(one)
+            continue
+        given = _lookup_lengths(lengths, label, str(tasks[row]), str(subtasks[row]))
+        if given is not None:
+            if label not in cache:
+                cache[label] = length_histogram(given)
+            histograms.append(cache[label])
+        elif np.isfinite(target[row]) and target[row] > 0:
+            key = ("mean", float(target[row]))
+            if key not in cache:
+                cache[key] = mean_length_histogram(float(target[row]))
+            histograms.append(cache[key])
+        else:
+            without_length.add(label)
+            histograms.append(one)
+    if without_length:
+        _warn(
+            f"no answer lengths for curves {name_curves(sorted(without_length))} (no 'lengths' "
+            "entry and no 'target_tokens'); answers of 1 token are assumed",
+            warn=warn,
+        )
+    slots = max(len(values) for values, _ in histograms) if histograms else 1
+    length_values = np.ones((n_rows, slots))
+    length_weights = np.zeros((n_rows, slots))
+    for position, (values, weights) in enumerate(histograms):
+        length_values[position, : len(values)] = values
+        length_weights[position, : len(weights)] = weights
+    return length_values, length_weights
+
+
+def _exclude_repeated_evidence(
+    *,
+    role: np.ndarray,
+    metric: np.ndarray,
+    score: np.ndarray,
+    n_items: np.ndarray,
+    curve_index: np.ndarray,
+    cell_index: np.ndarray,
+    excluded: np.ndarray,
+    labels: list[str],
+    warn: bool,
+) -> None:
+    """Mark rows that repeat another row's evidence (see the module docstring)."""
+    live = excluded == ""
+    # subset accuracy of a cell whose unit accuracy is also a row: the same items again
+    has_unit = np.zeros(cell_index.max() + 1 if len(cell_index) else 0, dtype=bool)
+    has_unit[cell_index[live & (role == "grade")]] = True
+    has_unit[cell_index[live & (role == "exact_match")]] = True
+    derived = live & (role == "subset") & has_unit[cell_index]
+    excluded[derived] = "repeated evidence: subset accuracy of items whose accuracy is a row"
+
+    # rows of one curve whose scores are a fixed multiple of another row's, at every model
+    rank = {r: i for i, r in enumerate(_ROLE_PREFERENCE)}
+    frame = pd.DataFrame(
+        {
+            "curve": curve_index,
+            "cell": cell_index,
+            "metric": metric,
+            "score": score,
+            "row": np.arange(len(score)),
+        }
+    )[excluded == ""]
+    repeated: dict[str, int] = {}
+    for curve, group in frame.groupby("curve", sort=False):
+        wide = group.pivot_table(index="cell", columns="metric", values="score", aggfunc="first")
+        names = list(wide.columns)
+        names.sort(
+            key=lambda m: rank.get(str(role[group["row"][group["metric"] == m].iloc[0]]), 99)
+        )
+        kept: list[str] = []
+        for name in names:
+            column = wide[name].to_numpy(float)
+            duplicate_of = None
+            for other in kept:
+                reference = wide[other].to_numpy(float)
+                both = np.isfinite(column) & np.isfinite(reference)
+                if both.sum() < 2 or np.any(reference[both] == 0):
+                    continue
+                ratio = column[both] / reference[both]
+                if np.allclose(ratio, ratio[0], rtol=1e-6, atol=0.0) and np.all(ratio != 0):
+                    duplicate_of = other
+                    break
+            if duplicate_of is None:
+                kept.append(name)
+                continue
+            rows = group["row"][group["metric"] == name].to_numpy()
+            excluded[rows] = f"repeated evidence: a fixed multiple of {duplicate_of}"
+            repeated[labels[int(curve)]] = repeated.get(labels[int(curve)], 0) + len(rows)
+    derived_count = int(derived.sum())
+    if derived_count:
+        _warn(
+            f"{derived_count} subset-accuracy rows are computed from the same items as an "
+            "accuracy row of the same model and are left out of the likelihood (they stay in "
+            "predictions)",
+            warn=warn,
+        )
+    if repeated:
+        _warn(
+            f"{sum(repeated.values())} rows are a fixed multiple of another row of the same "
+            f"curve at every model (e.g. a summed and a mean Brier score) and are left out of "
+            f"the likelihood: curves {name_curves(sorted(repeated))}",
+            warn=warn,
+        )

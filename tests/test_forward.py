@@ -1,0 +1,154 @@
+"""The forward maps (``emergestats.models.forward``) against Monte Carlo and closed forms.
+
+Every map is an expectation over item difficulty ``log CE_i = log CE + s z``; here the same
+expectations are computed by brute-force Monte Carlo over items (plain numpy, written apart from
+the quadrature) and must agree within 4 Monte Carlo standard errors. The pytensor graphs must
+give the numpy values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+import pytest
+from scipy import special, stats
+
+from emergestats.models import forward
+
+RNG = np.random.default_rng(20261202)
+Z = RNG.standard_normal(400_000)
+
+
+def _items(ce: float, s: float) -> np.ndarray:
+    return ce * np.exp(s * Z)
+
+
+#: Quadrature error allowed beside the Monte Carlo error (32 Gauss-Hermite nodes; measured
+#: worst case 0.0011 on exact match with s = 3, L = 5 against 2e6 Monte Carlo items).
+QUADRATURE_TOLERANCE = 0.002
+
+
+def _close(value: float, samples: np.ndarray) -> None:
+    se = samples.std() / np.sqrt(samples.size)
+    assert abs(value - samples.mean()) <= 4 * se + QUADRATURE_TOLERANCE, (value, samples.mean())
+
+
+CASES = [(0.05, 0.5), (0.4, 1.0), (2.0, 1.5), (0.01, 2.5)]
+
+
+@pytest.mark.parametrize(("ce", "s"), CASES)
+def test_exact_match_and_pass_at_k_integrate_item_difficulty(ce: float, s: float) -> None:
+    lengths = np.array([[1.0, 3.0, 7.0]])
+    weights = np.array([[0.5, 0.3, 0.2]])
+    item_ce = _items(ce, s)
+    draws_l = RNG.choice(lengths[0], size=Z.size, p=weights[0])
+    right = np.exp(-draws_l * item_ce)
+    value = forward.exact_match(np.array([ce]), np.array([s]), lengths, weights)[0]
+    _close(value, right)
+    for k in (1, 10):  # k = 100 at s = 1.5: quadrature error 0.005
+        solved = 1 - (1 - right) ** k
+        value = forward.pass_at_k(np.array([ce]), np.array([s]), lengths, weights, np.array([k]))
+        _close(value[0], solved)
+
+
+def test_pass_at_k_follows_a_power_law_in_k_with_item_difficulty() -> None:
+    """With heterogeneous items pass@k creeps towards 1 (no jump): -log pass@k falls slowly."""
+    ks = np.array([1.0, 10.0, 100.0, 1000.0, 10000.0])
+    one = np.ones((5, 1))
+    heterogeneous = forward.pass_at_k(np.full(5, 3.0), np.full(5, 2.0), one * 5, one, ks)
+    homogeneous = forward.pass_at_k(np.full(5, 3.0), np.full(5, 0.0), one * 5, one, ks)
+    assert heterogeneous[0] > 1e-4 and heterogeneous[-1] < 0.9
+    assert homogeneous[-1] > 0.999 or homogeneous[0] < 1e-6
+
+
+@pytest.mark.parametrize(("ce", "s"), CASES)
+def test_log_likelihood_and_edit_distance(ce: float, s: float) -> None:
+    lengths = np.array([[2.0, 5.0]])
+    weights = np.array([[0.6, 0.4]])
+    item_ce = _items(ce, s)
+    draws_l = RNG.choice(lengths[0], size=Z.size, p=weights[0])
+    mean_l = float((lengths * weights).sum())
+    second_l = float((lengths**2 * weights).sum())
+    mean, sd = forward.log_likelihood(
+        np.array([ce]), np.array([s]), np.array([mean_l]), np.array([second_l])
+    )
+    _close(mean[0], -draws_l * item_ce)
+    if s <= 1.0:  # beyond, the lognormal's sd is too heavy-tailed for Monte Carlo to check
+        assert sd[0] == pytest.approx(np.std(draws_l * item_ce), rel=0.05)
+    wrong = RNG.binomial(draws_l.astype(int), -np.expm1(-item_ce))
+    mean, sd = forward.edit_distance(np.array([ce]), np.array([s]), lengths, weights)
+    _close(mean[0], wrong)
+    assert sd[0] == pytest.approx(wrong.std(), rel=0.05)
+
+
+@pytest.mark.parametrize(("ce", "s"), CASES)
+@pytest.mark.parametrize("k", [2, 4, 10])
+def test_choice_maps(ce: float, s: float, k: int) -> None:
+    q = 1 / k + (1 - 1 / k) * np.exp(-_items(ce, s))
+    mean, sd = forward.choice_log_likelihood(np.array([ce]), np.array([s]), np.array([k * 1.0]))
+    _close(mean[0], np.log(q))
+    assert sd[0] == pytest.approx(np.log(q).std(), rel=0.05, abs=1e-6)
+    c = 0.3
+    h = 1 / (k - 1) + (1 - 1 / (k - 1)) * c
+    expected = {0: (1 - q) ** 2 * (1 + h) / k, 1: (1 - q) ** 2 * (1 + h), 2: (1 - q) ** 2}
+    for form, values in expected.items():
+        mean, _ = forward.brier(
+            np.array([ce]), np.array([s]), np.array([k * 1.0]), np.array([form]), c
+        )
+        _close(mean[0], values)
+    tau = 0.6
+    margin = np.log(q * (k - 1) / (1 - q))
+    win = special.expit(margin / tau - np.log(k - 1))
+    _close(forward.grade(np.array([ce]), np.array([s]), np.array([k * 1.0]), tau)[0], win)
+
+
+def test_grade_is_chance_without_knowledge_and_below_chance_with_a_lure() -> None:
+    big = np.array([50.0])
+    k = np.array([4.0])
+    assert forward.grade(big, np.array([0.5]), k, 0.5)[0] == pytest.approx(0.25, abs=1e-5)
+    assert forward.grade(big, np.array([0.5]), k, 0.5, lure=1.0)[0] < 0.2
+    assert forward.grade(np.array([1e-4]), np.array([0.5]), k, 0.5)[0] > 0.99
+
+
+def test_brier_mean_with_even_spread_is_bigbench_formula() -> None:
+    """Even spread (c = 0): BIG-bench's mean over choices of a q / even-distractor vector."""
+    k = 5
+    ce = np.array([0.7])
+    mean, _ = forward.brier(ce, np.array([0.0]), np.array([float(k)]), np.array([0]), 0.0)
+    q = 1 / k + (1 - 1 / k) * np.exp(-0.7)
+    probs = np.r_[q, np.full(k - 1, (1 - q) / (k - 1))]
+    target = np.r_[1.0, np.zeros(k - 1)]
+    assert mean[0] == pytest.approx(np.mean((probs - target) ** 2))
+
+
+def test_pytensor_graphs_match_numpy() -> None:
+    ce = np.array([0.1, 0.8, 3.0])
+    s = np.array([0.3, 1.2, 2.0])
+    lengths = np.array([[1.0, 4.0], [2.0, 3.0], [1.0, 1.0]])
+    weights = np.array([[0.5, 0.5], [1.0, 0.0], [1.0, 0.0]])
+    k = np.array([2.0, 4.0, 10.0])
+    ce_t, s_t = pt.dvector("ce"), pt.dvector("s")
+    pairs = [
+        (
+            forward.exact_match(ce_t, s_t, lengths, weights),
+            forward.exact_match(ce, s, lengths, weights),
+        ),
+        (forward.grade(ce_t, s_t, k, 0.4), forward.grade(ce, s, k, 0.4)),
+        (
+            forward.brier(ce_t, s_t, k, np.array([0, 1, 2]), 0.2)[0],
+            forward.brier(ce, s, k, np.array([0, 1, 2]), 0.2)[0],
+        ),
+        (
+            forward.choice_log_likelihood(ce_t, s_t, k)[1],
+            forward.choice_log_likelihood(ce, s, k)[1],
+        ),
+    ]
+    for graph, numpy_value in pairs:
+        assert graph.eval({ce_t: ce, s_t: s}) == pytest.approx(numpy_value, rel=1e-10)
+
+
+def test_quadrature_weights_integrate_normal_moments() -> None:
+    z, w = forward.item_quadrature()
+    assert w.sum() == pytest.approx(1.0)
+    for power in (2, 4, 6):
+        assert np.sum(w * z**power) == pytest.approx(stats.norm.moment(power))
