@@ -11,6 +11,7 @@ import itertools
 import json
 import math
 import re
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,9 +25,12 @@ from emergestats.data.choices import (
     CHOICE_TASK_PREFIXES,
     CHOICE_TASKS,
     GENERATIVE_TASKS,
+    ITEM_COUNT_PREFIXES,
+    ITEM_COUNTS,
     UNRESOLVED_TASKS,
     choice_task,
     generative_reason,
+    item_count,
     unresolved_reason,
 )
 from emergestats.data.lm_eval import (
@@ -203,6 +207,19 @@ def run_04(tmp_path: Path) -> Path:
     return folder
 
 
+N_ITEMS_FILLED = r"do not record n_items; it was filled for"
+
+
+def read_fixture(path: Path, **kwargs: Any) -> pd.DataFrame:
+    """``read_lm_eval`` without its note on filled ``n_items`` (tested on its own below).
+
+    Every other warning still reaches the caller (and ``pytest.warns`` around it).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*" + N_ITEMS_FILLED, category=UserWarning)
+        return read_lm_eval(path, **kwargs)
+
+
 # --------------------------------------------------------------------------------------------
 # v0.3 layout
 # --------------------------------------------------------------------------------------------
@@ -213,7 +230,8 @@ def test_v03_file_gives_one_row_per_metric_with_its_stderr(tmp_path: Path) -> No
         tmp_path / "results" / "pythia" / "pythia-160m" / "pythia-160m_mixed_5-shot.json",
         v03_document(V03_RESULTS),
     )
-    table = read_lm_eval(file)
+    with pytest.warns(UserWarning, match=N_ITEMS_FILLED) as caught:
+        table = read_lm_eval(file)
     # 1 (arithmetic acc) + 2 (lambada ppl, acc) + 1 (lambada log-likelihood from ppl)
     # + 2 (mmlu acc, acc_norm) + 4 (squad2) = 10; the 5 *_stderr keys are not rows.
     assert len(table) == 10
@@ -260,7 +278,29 @@ def test_v03_file_gives_one_row_per_metric_with_its_stderr(tmp_path: Path) -> No
     assert set(table["family"]) == {"pythia"}
     assert set(table["params"]) == {162_322_944.0}
     assert set(table["shots"]) == {5}
-    assert table["n_items"].isna().all()
+    # n_items is not in v0.3 files: the documented counts fill arithmetic (2000) and LAMBADA
+    # (5153, every row of it); the two anatomy rows imply 138 and 135 items (their rounded
+    # standard errors), no majority, so anatomy stays empty, as does squad2 (no stderr).
+    assert row["n_items"].to_dict() == {
+        ("arithmetic_2da", "acc"): 2000,
+        ("lambada_openai", "ppl"): 5153,
+        ("lambada_openai", "acc"): 5153,
+        ("lambada_openai", "loglik_per_word_from_ppl"): 5153,
+        ("hendrycksTest-anatomy", "acc"): None,
+        ("hendrycksTest-anatomy", "acc_norm"): None,
+        ("squad2", "exact"): None,
+        ("squad2", "f1"): None,
+        ("squad2", "best_exact"): None,
+        ("squad2", "HasAns_f1"): None,
+    }
+    # 0.125 * 0.875 / 0.0074^2 + 1 = 1998.4: the file's 4-digit stderr, against the 2000 cited
+    assert [str(w.message) for w in caught] == [
+        f"{file}: the result files do not record n_items; it was filled for 4 rows of 2 tasks: "
+        "2 tasks (4 rows) from their documented number of items "
+        "(emergestats.data.choices.ITEM_COUNTS); 6 rows of 2 tasks keep n_items <NA> (e.g. "
+        "'hendrycksTest-anatomy'); the standard errors of 2 rows imply another number of items "
+        "than the one filled (e.g. 'arithmetic_2da': 1998 against 2000)"
+    ]
     assert "step" not in table.columns and "tokens" not in table.columns
     assert set(table["source"]) == {"read_lm_eval:pythia-160m_mixed_5-shot.json"}
 
@@ -274,7 +314,7 @@ def test_v03_shots_fall_back_to_the_file_name(tmp_path: Path) -> None:
             num_fewshot=None,
         ),
     )
-    table = read_lm_eval(file)
+    table = read_fixture(file)
     assert table["shots"].tolist() == [8]
     assert table["params"].tolist() == [559_214_592.0]
     assert table["family"].tolist() == ["bloom"]
@@ -290,7 +330,7 @@ def test_v03_local_model_path_names_the_model_after_its_folder(tmp_path: Path) -
             model_args="pretrained=/models/LLaMA/huggingface/7B,use_accelerate=True",
         ),
     )
-    table = read_lm_eval(tmp_path / "results")
+    table = read_fixture(tmp_path / "results")
     assert table["model"].tolist() == ["llama-7B"]
     assert table["family"].tolist() == ["llama"]
     assert table["params"].tolist() == [6.7e9]
@@ -310,7 +350,7 @@ def test_pythia_checkpoints_are_models_with_step_and_tokens(tmp_path: Path) -> N
                 num_fewshot=0,
             ),
         )
-    table = read_lm_eval(tmp_path / "evals").sort_values("step").reset_index(drop=True)
+    table = read_fixture(tmp_path / "evals").sort_values("step").reset_index(drop=True)
     assert table["model"].tolist() == [
         "pythia-160m-deduped@step0",
         "pythia-160m-deduped@step512",
@@ -334,7 +374,7 @@ def test_batch_size_ablation_tokens_per_step_follow_the_name(tmp_path: Path) -> 
             model_args="pretrained=EleutherAI/pythia-v1.1-70m-0.25MtokBS,revision=step1144000",
         ),
     )
-    table = read_lm_eval(tmp_path)
+    table = read_fixture(tmp_path)
     assert table["model"].tolist() == ["pythia-70m-0.25MtokBS@step1144000"]
     assert table["family"].tolist() == ["pythia-0.25MtokBS"]
     # 0.25 x 2**20 tokens per step; 8x the steps of the 2M-token run, the same 299.9B tokens.
@@ -348,7 +388,7 @@ def test_batch_size_ablation_tokens_per_step_follow_the_name(tmp_path: Path) -> 
 
 
 def test_04_results_file(run_04: Path) -> None:
-    table = read_lm_eval(run_04)
+    table = read_fixture(run_04)
     # mmlu (a group: its average is not a row) -> 2 subtasks x acc; gsm8k 2 filters;
     # squadv2 2 metrics; arc_easy acc + acc_norm: 2 + 2 + 2 + 2 = 8 rows.
     assert len(table) == 8
@@ -388,10 +428,10 @@ def test_04_shots_fall_back_to_the_task_config(tmp_path: Path) -> None:
     document["configs"]["arc_easy"]["num_fewshot"] = 25
     write_json(tmp_path / "results.json", document)
     with pytest.raises(DataFormatError, match="'mmlu_anatomy' has no number of shots"):
-        read_lm_eval(tmp_path)
+        read_fixture(tmp_path)
     document["results"] = {"arc_easy": document["results"]["arc_easy"]}
     write_json(tmp_path / "results.json", document)
-    assert set(read_lm_eval(tmp_path)["shots"]) == {25}
+    assert set(read_fixture(tmp_path)["shots"]) == {25}
 
 
 def test_04_model_args_as_a_dict_and_model_name_fallback(tmp_path: Path) -> None:
@@ -402,7 +442,7 @@ def test_04_model_args_as_a_dict_and_model_name_fallback(tmp_path: Path) -> None
     document["config"]["model_args"] = None
     document["model_name"] = "EleutherAI/pythia-2.8b"
     write_json(tmp_path / "b" / "results.json", document)
-    table = read_lm_eval(tmp_path)
+    table = read_fixture(tmp_path)
     assert sorted(table["model"].unique()) == ["pythia-1b", "pythia-2.8b"]
     assert "step" not in table.columns
 
@@ -418,7 +458,7 @@ def test_unknown_model_without_sizes_names_the_model_and_asks_for_sizes(tmp_path
         v03_document({"arc_easy": {"acc": 0.5}}, model_args="pretrained=acme/my-lm-3b"),
     )
     with pytest.raises(DataFormatError, match=r"'my-lm-3b'.*sizes=") as error:
-        read_lm_eval(file)
+        read_fixture(file)
     assert error.value.path == file
     assert str(file) in str(error.value)
 
@@ -432,7 +472,7 @@ def test_sizes_override_the_built_in_table_by_any_name(tmp_path: Path) -> None:
         tmp_path / "b.json",
         v03_document({"arc_easy": {"acc": 0.25}}, model_args="pretrained=EleutherAI/pythia-70m"),
     )
-    table = read_lm_eval(tmp_path, sizes={"MY-LM-3B": 3.1e9, "EleutherAI/pythia-70m": 7.0e7})
+    table = read_fixture(tmp_path, sizes={"MY-LM-3B": 3.1e9, "EleutherAI/pythia-70m": 7.0e7})
     params = dict(zip(table["model"], table["params"], strict=True))
     assert params == {"my-lm-3b": 3.1e9, "pythia-70m": 7.0e7}
 
@@ -441,12 +481,12 @@ def test_sizes_override_the_built_in_table_by_any_name(tmp_path: Path) -> None:
 def test_invalid_sizes_are_a_config_error(tmp_path: Path, bad: Any) -> None:
     file = write_json(tmp_path / "a.json", v03_document({"arc_easy": {"acc": 0.5}}))
     with pytest.raises(ConfigError, match="positive parameter count"):
-        read_lm_eval(file, sizes={"pythia-160m": bad})
+        read_fixture(file, sizes={"pythia-160m": bad})
 
 
 def test_family_argument_is_written_on_every_row(tmp_path: Path) -> None:
     file = write_json(tmp_path / "a.json", v03_document({"arc_easy": {"acc": 0.5}}))
-    assert read_lm_eval(file, family="my suite")["family"].tolist() == ["my suite"]
+    assert read_fixture(file, family="my suite")["family"].tolist() == ["my suite"]
 
 
 def test_repeated_evaluations_keep_the_first_file_and_warn(tmp_path: Path) -> None:
@@ -464,7 +504,7 @@ def test_repeated_evaluations_keep_the_first_file_and_warn(tmp_path: Path) -> No
         ),
     )
     with pytest.warns(UserWarning, match=r"dropped 1 rows .*'boolq'/'acc'"):
-        table = read_lm_eval(tmp_path)
+        table = read_fixture(tmp_path)
     assert len(table) == 2
     assert table.set_index("subtask").loc["boolq", "score"] == 0.625
 
@@ -477,7 +517,7 @@ def test_non_finite_values_are_dropped_with_a_warning(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     with pytest.warns(UserWarning, match="dropped 2 metric values that are not finite"):
-        table = read_lm_eval(file)
+        table = read_fixture(file)
     assert table["metric"].tolist() == ["acc"]
     assert table["params"].tolist() == [350e6]
 
@@ -554,7 +594,7 @@ def test_canonical_folder_wins_over_baseline_whatever_the_path_order(
     folder, canonical = layout
     write_pythia_folders(tmp_path / folder, canonical=canonical)
     with pytest.warns(UserWarning) as caught:
-        table = read_lm_eval(tmp_path / "evals")
+        table = read_fixture(tmp_path / "evals")
     messages = [str(w.message) for w in caught]
     # the whole baseline evaluation of (piqa, step 143000) is dropped: acc and acc_norm
     assert messages == [
@@ -599,18 +639,119 @@ def test_intervention_folder_makes_its_own_family_even_with_a_plain_name(tmp_pat
         {"piqa": {"acc": 0.25}},
         model="EleutherAI/pythia-70m-deduped",
     )
-    table = read_lm_eval(tmp_path)
+    table = read_fixture(tmp_path)
     assert dict(zip(table["family"], table["score"], strict=True)) == {
         "pythia-deduped": 0.625,
         "pythia-deduped-intervention": 0.25,
     }
-    named = read_lm_eval(tmp_path, family="suite")
+    named = read_fixture(tmp_path, family="suite")
     assert sorted(named["family"]) == ["suite", "suite-intervention"]
 
 
 # --------------------------------------------------------------------------------------------
 # Chance levels, generative tasks, standard errors, LAMBADA log-likelihoods
 # --------------------------------------------------------------------------------------------
+
+
+def stderr_of(p: float, n: int) -> float:
+    """The harness's standard error of a mean of n 0/1 scores: sqrt(p (1 - p) / (n - 1))."""
+    return math.sqrt(p * (1 - p) / (n - 1))
+
+
+def test_n_items_is_recovered_from_the_standard_errors_per_task(tmp_path: Path) -> None:
+    # "my_task" is in no table of documented counts: 250 items, scored by three models.
+    for size, p in (("70m", 0.2), ("160m", 0.4), ("410m", 1.0)):
+        write_json(
+            tmp_path / f"{size}.json",
+            v03_document(
+                {
+                    "my_task": {
+                        "acc": p,
+                        "acc_stderr": stderr_of(p, 250) if p < 1 else 0.0,
+                        "acc_norm": p / 2,
+                        "acc_norm_stderr": stderr_of(p / 2, 250),
+                        "f1": 0.3,  # not a 0/1 mean: its bootstrap stderr says nothing of n
+                        "f1_stderr": 0.05,
+                    },
+                    # ETHICS em counts groups of scenarios: it keeps <NA>; acc gives 400.
+                    "ethics_deontology": {
+                        "acc": 0.55,
+                        "acc_stderr": stderr_of(0.55, 400),
+                        "em": 0.1,
+                    },
+                },
+                model_args=f"pretrained=EleutherAI/pythia-{size}",
+            ),
+        )
+    # A run limited to the first 100 items is its own file set: 100, not 250.
+    limited = v03_document(
+        {"my_task": {"acc": 0.3, "acc_stderr": stderr_of(0.3, 100)}},
+        model_args="pretrained=EleutherAI/pythia-1b",
+    )
+    limited["config"]["limit"] = 100
+    write_json(tmp_path / "limited" / "1b.json", limited)
+    with pytest.warns(UserWarning, match=N_ITEMS_FILLED) as caught:
+        table = read_lm_eval(tmp_path)
+    rows = table.set_index(["model", "subtask", "metric"])["n_items"]
+    for size in ("70m", "160m", "410m"):
+        model = f"pythia-{size}"
+        # every metric of the task, the p = 1 row (no usable stderr) and f1 included
+        assert rows[(model, "my_task", "acc")] == 250
+        assert rows[(model, "my_task", "acc_norm")] == 250
+        assert rows[(model, "my_task", "f1")] == 250
+        assert rows[(model, "ethics_deontology", "acc")] == 400
+        assert pd.isna(rows[(model, "ethics_deontology", "em")])
+    assert rows[("pythia-1b", "my_task", "acc")] == 100
+    assert [str(w.message) for w in caught] == [
+        f"{tmp_path}: the result files do not record n_items; it was filled for 13 rows of 2 "
+        "tasks: 2 tasks (13 rows) from the reported standard errors of their accuracies "
+        "(n = p (1 - p) / stderr^2 + 1, the value most rows of a task give); 3 rows of 1 task "
+        "keep n_items <NA> (e.g. 'ethics_deontology')"
+    ]
+
+
+def test_n_items_needs_a_majority_and_prefers_the_documented_count(tmp_path: Path) -> None:
+    # Two models disagree on "my_task" (100 against 120 items): no majority, no n_items.
+    # arc_easy's documented 2376 is used even where a file's stderr says otherwise.
+    for size, n in (("70m", 100), ("160m", 120)):
+        write_json(
+            tmp_path / f"{size}.json",
+            v03_document(
+                {
+                    "my_task": {"acc": 0.5, "acc_stderr": stderr_of(0.5, n)},
+                    "arc_easy": {"acc": 0.5, "acc_stderr": stderr_of(0.5, 2000)},
+                },
+                model_args=f"pretrained=EleutherAI/pythia-{size}",
+            ),
+        )
+    with pytest.warns(UserWarning, match=N_ITEMS_FILLED) as caught:
+        table = read_lm_eval(tmp_path)
+    assert table.loc[table["subtask"] == "my_task", "n_items"].isna().all()
+    assert (table.loc[table["subtask"] == "arc_easy", "n_items"] == 2376).all()
+    assert [str(w.message) for w in caught] == [
+        f"{tmp_path}: the result files do not record n_items; it was filled for 2 rows of 1 "
+        "task: 1 task (2 rows) from their documented number of items "
+        "(emergestats.data.choices.ITEM_COUNTS); 2 rows of 1 task keep n_items <NA> (e.g. "
+        "'my_task'); the standard errors of 2 rows imply another number of items than the one "
+        "filled (e.g. 'arc_easy': 2000 against 2376)"
+    ]
+
+
+def test_n_items_recorded_by_the_file_is_kept_and_not_announced(run_04: Path) -> None:
+    # >= 0.4 files record n-samples: nothing is filled, so nothing is said.
+    table = read_lm_eval(run_04)
+    assert table["n_items"].notna().all()
+
+
+def test_item_counts_are_cited_and_positive() -> None:
+    for name, count in {**ITEM_COUNTS, **ITEM_COUNT_PREFIXES}.items():
+        assert count.n_items > 0 and count.split and count.citation, name
+    assert item_count("piqa") == ITEM_COUNTS["piqa"]
+    assert item_count("xnli_sw") == ITEM_COUNT_PREFIXES["xnli_"]
+    assert item_count("lambada_openai_mt_de") == ITEM_COUNT_PREFIXES["lambada_openai_mt_"]
+    assert item_count("hendrycksTest-anatomy") is None
+    # wsc is SuperGLUE's 104-item version; the 273 schemas are wsc273
+    assert (item_count("wsc").n_items, item_count("wsc273").n_items) == (104, 273)  # type: ignore[union-attr]
 
 
 def test_chance_and_kind_follow_the_choice_table(tmp_path: Path) -> None:
@@ -635,7 +776,7 @@ def test_chance_and_kind_follow_the_choice_table(tmp_path: Path) -> None:
         tmp_path / "opt-125m_mix_0-shot.json",
         v03_document(results, model_args="pretrained=facebook/opt-125m", num_fewshot=0),
     )
-    rows = read_lm_eval(file).set_index(["subtask", "metric"])
+    rows = read_fixture(file).set_index(["subtask", "metric"])
     chance = rows["chance"].to_dict()
     kind = rows["metric_kind"].to_dict()
     assert chance[("piqa", "acc")] == chance[("piqa", "acc_norm")] == 0.5
@@ -667,7 +808,7 @@ def test_percent_metrics_divide_their_stderr_too(tmp_path: Path) -> None:
             {"wmt16-en-ro": {"bleu": 25.0, "bleu_stderr": 1.5, "ter": 60.0, "ter_stderr": 2.0}}
         ),
     )
-    rows = read_lm_eval(file).set_index("metric")
+    rows = read_fixture(file).set_index("metric")
     assert rows.loc["bleu", "score"] == 0.25
     assert rows.loc["bleu", "score_stderr"] == pytest.approx(0.015)
     assert rows.loc["ter", "score_stderr"] == pytest.approx(0.02)
@@ -687,7 +828,7 @@ def test_04_lambada_perplexity_gives_a_log_likelihood_row(tmp_path: Path) -> Non
     document["n-shot"] = {"lambada_openai": 0}
     document["n-samples"] = {"lambada_openai": {"original": 5153, "effective": 5153}}
     write_json(tmp_path / "results.json", document)
-    rows = read_lm_eval(tmp_path).set_index("metric")
+    rows = read_fixture(tmp_path).set_index("metric")
     assert rows.loc["perplexity", "score_stderr"] == 0.5
     assert rows.loc["perplexity", "unit"] == "word"
     assert rows.loc["loglik_per_word_from_ppl", "score"] == pytest.approx(-math.log(10.0))
@@ -698,7 +839,7 @@ def test_04_lambada_perplexity_gives_a_log_likelihood_row(tmp_path: Path) -> Non
 def test_lambada_perplexity_below_one_is_an_error(tmp_path: Path) -> None:
     file = write_json(tmp_path / "a.json", v03_document({"lambada_openai": {"ppl": 0.5}}))
     with pytest.raises(DataFormatError, match=r"\['lambada_openai'\]\['ppl'\] is 0\.5, below 1"):
-        read_lm_eval(file)
+        read_fixture(file)
 
 
 # --------------------------------------------------------------------------------------------
@@ -710,7 +851,7 @@ def test_corrupt_json_names_the_file(tmp_path: Path) -> None:
     file = tmp_path / "broken.json"
     file.write_text('{"results": {"arc_easy": {"acc": 0.5', encoding="utf-8")
     with pytest.raises(DataFormatError, match=r"broken\.json: is not valid JSON") as error:
-        read_lm_eval(tmp_path)
+        read_fixture(tmp_path)
     assert error.value.path == file
     assert not isinstance(error.value, EmptyInputError)
 
@@ -719,32 +860,32 @@ def test_empty_file_is_empty_input(tmp_path: Path) -> None:
     file = tmp_path / "empty.json"
     file.write_text("  \n", encoding="utf-8")
     with pytest.raises(EmptyInputError, match=r"empty\.json: the file is empty"):
-        read_lm_eval(file)
+        read_fixture(file)
 
 
 def test_empty_folder_is_empty_input(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("no results here", encoding="utf-8")
     with pytest.raises(EmptyInputError, match=r"no \*\.json files") as error:
-        read_lm_eval(tmp_path)
+        read_fixture(tmp_path)
     assert error.value.path == tmp_path
 
 
 def test_missing_path(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match="no such file or folder"):
-        read_lm_eval(tmp_path / "nowhere")
+        read_fixture(tmp_path / "nowhere")
 
 
 @pytest.mark.parametrize("document", [[1, 2], {"evals": {}}, {"results": [1]}])
 def test_json_that_is_not_a_results_file(tmp_path: Path, document: Any) -> None:
     file = write_json(tmp_path / "other.json", document)
     with pytest.raises(DataFormatError, match=r"other\.json: is not an lm-evaluation-harness"):
-        read_lm_eval(file)
+        read_fixture(file)
 
 
 def test_task_entry_that_is_not_a_dict(tmp_path: Path) -> None:
     file = write_json(tmp_path / "odd.json", v03_document({"arc_easy": 0.5}))
     with pytest.raises(DataFormatError, match=r"results\['arc_easy'\] is a float"):
-        read_lm_eval(file)
+        read_fixture(file)
 
 
 def test_file_without_shots(tmp_path: Path) -> None:
@@ -752,13 +893,13 @@ def test_file_without_shots(tmp_path: Path) -> None:
         tmp_path / "results.json", v03_document({"arc_easy": {"acc": 0.5}}, num_fewshot=None)
     )
     with pytest.raises(DataFormatError, match="'arc_easy' has no number of shots"):
-        read_lm_eval(file)
+        read_fixture(file)
 
 
 def test_results_without_any_score(tmp_path: Path) -> None:
     file = write_json(tmp_path / "a.json", v03_document({"arc_easy": {"acc_stderr": 0.1}}))
     with pytest.raises(EmptyInputError, match="no scores found"):
-        read_lm_eval(file)
+        read_fixture(file)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1038,7 +1179,13 @@ def test_real_harness_v03_row_counts(
         f"{root}: dropped 8 rows that repeat a (task, subtask, family, model, shots, metric) "
         "already read from another file (re-runs of one evaluation; e.g. 'drop'/'em' in "
         "results/llama/llama-13B/llama-13B_reading_comprehension_0-shot.json); the file whose "
-        "path sorts first was kept"
+        "path sorts first was kept",
+        # v0.3 files do not record n_items (see test_real_n_items_agree_with_the_cited_counts)
+        f"{root}: the result files do not record n_items; it was filled for 3399 rows of 292 "
+        "tasks: 185 tasks (1719 rows) from their documented number of items "
+        "(emergestats.data.choices.ITEM_COUNTS) and 107 tasks (1680 rows) from the reported "
+        "standard errors of their accuracies (n = p (1 - p) / stderr^2 + 1, the value most rows "
+        "of a task give); 115 rows of 7 tasks keep n_items <NA> (e.g. 'coqa')",
     ]
     assert table.groupby("family")["model"].nunique().to_dict() == {
         "bloom": 5, "llama": 3, "mpt": 1, "opt": 8, "xglm": 5,
@@ -1175,7 +1322,13 @@ def test_real_pythia_row_counts(
         "checkpoint, task, shots) a canonical folder (zero-shot/, five-shot/) also evaluates "
         "(e.g. 'crows_pairs_english_religion' in evals/pythia-v1/pythia-1.4b-deduped/baseline/"
         "baseline-1.4b-deduped_step123000.json); the canonical evaluation was kept. 4653 "
-        "baseline rows of checkpoints without a canonical evaluation were kept"
+        "baseline rows of checkpoints without a canonical evaluation were kept",
+        # every row: the 8 tabulated tasks by their cited counts, the other 79 by their stderrs
+        f"{root}: the result files do not record n_items; it was filled for 132422 rows of 87 "
+        "tasks: 8 tasks (12654 rows) from their documented number of items "
+        "(emergestats.data.choices.ITEM_COUNTS) and 79 tasks (119768 rows) from the reported "
+        "standard errors of their accuracies (n = p (1 - p) / stderr^2 + 1, the value most rows "
+        "of a task give)",
     ]
     baseline_rows = table["source"].str.contains("/baseline/")
     # + the log-likelihood rows of their LAMBADA perplexities: 27 (1.4b) + 9 (70m) + 9 (6.9b);
@@ -1320,6 +1473,65 @@ def test_real_standard_errors_are_the_files_values(
     v03, _ = harness_v03
     assert v03["score_stderr"].isna().sum() == 98 + 39
     assert (v03["score_stderr"].dropna() >= 0).all()
+
+
+def implied_item_counts(root: Path) -> dict[str, set[int]]:
+    """Task -> the numbers of items its 0/1 metrics' standard errors imply, from the files."""
+    binary = {"acc", "acc_norm", "mc1", "multiple_choice_grade", "exact_str_match"}
+    binary |= {"pct_stereotype"}
+    implied: dict[str, set[int]] = {}
+    for _, document in walk_results(root):
+        for task, metrics in document["results"].items():
+            for metric in binary & set(metrics):
+                p, se = metrics[metric], metrics.get(f"{metric}_stderr")
+                if isinstance(se, float) and se > 0 and 0 < p < 1:
+                    implied.setdefault(task, set()).add(round(p * (1 - p) / se**2 + 1))
+    return implied
+
+
+@pytest.mark.realdata
+def test_real_n_items_agree_with_the_cited_counts(
+    data_dir: Path,
+    harness_v03: tuple[pd.DataFrame, list[str]],
+    pythia_evals: tuple[pd.DataFrame, list[str]],
+) -> None:
+    tabulated: dict[str, set[str]] = {}
+    for folder, (table, _) in (
+        ("lm-eval-harness-v0.3", harness_v03),
+        ("pythia-evals", pythia_evals),
+    ):
+        implied = implied_item_counts(data_dir / folder)
+        n_items = table.groupby("subtask")["n_items"].agg(lambda s: set(s.dropna()))
+        tabulated[folder] = set()
+        for task, counts in implied.items():
+            # Every row of a task, in every file and for every model, implies one count ...
+            assert len(counts) == 1, (folder, task, counts)
+            (count,) = counts
+            documented = item_count(task)
+            if documented is not None:
+                # ... the documented one where the task is tabulated ...
+                assert count == documented.n_items, (folder, task, count, documented)
+                tabulated[folder].add(task)
+            # ... and the one the reader filled.
+            assert n_items[task] == {count}, (folder, task)
+    assert tabulated["pythia-evals"] == {
+        "arc_challenge", "arc_easy", "lambada_openai", "logiqa", "piqa", "sciq", "winogrande",
+        "wsc",
+    }  # fmt: skip
+    assert len(tabulated["lm-eval-harness-v0.3"]) == 179
+    # The other 6 of the 185 tabulated v0.3 tasks have no usable standard error and are filled
+    # from the table alone: cola (mcc), drop and record (em, f1: not 0/1 means), and three
+    # word-scrambling tasks whose every score is 0.
+    v03, _ = harness_v03
+    only_cited = {
+        task
+        for task in v03["subtask"].unique()
+        if item_count(task) is not None and task not in tabulated["lm-eval-harness-v0.3"]
+    }
+    assert only_cited == {
+        "anagrams1", "cola", "cycle_letters", "drop", "record", "reversed_words",
+    }  # fmt: skip
+    assert v03.loc[v03["subtask"] == "cola", "n_items"].eq(1043).all()
 
 
 @pytest.mark.realdata

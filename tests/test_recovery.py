@@ -35,7 +35,17 @@ import pytest
 from emergestats.data.table import validate
 from simulate_independent import SimulatedBenchmark, simulate_broken, simulate_smooth
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # These measurements belong to the superseded measurement model (beta-binomial counts, no
+    # item difficulty, no cell deviations) and the old simulator, which shared that model's
+    # assumptions. Re-validating recovery, coverage and LOO on emergestats.simulation is the
+    # open part of issue 6; until then they would measure a model the package no longer fits.
+    pytest.mark.skip(
+        reason="measured on the superseded model; re-validation on emergestats.simulation "
+        "is open (issue 6)"
+    ),
+]
 
 #: Draws per chain: 1000 where R-hat is held to the package's own 1.01 (sampling is the cheap
 #: part of these fits; compilation dominates), 500 for the broken model.

@@ -6,8 +6,14 @@ from emergestats.data.bigbench import (
     read_bigbench_results,
     read_bigbench_tasks,
 )
-from emergestats.data.choices import choice_task
+from emergestats.data.choices import choice_task, item_count
 from emergestats.data.expemergence import read_expemergence
+from emergestats.data.lengths import (
+    default_lengths,
+    gpt3_arithmetic_length_distribution,
+    gpt3_arithmetic_lengths,
+    unknown_length_tasks,
+)
 from emergestats.data.lm_eval import read_lm_eval, read_lm_eval_samples
 from emergestats.data.model_sizes import params_for
 from emergestats.data.obsscaling import read_obsscaling
@@ -40,6 +46,10 @@ __all__ = [
     "answer_length",
     "brier_form",
     "choice_task",
+    "default_lengths",
+    "gpt3_arithmetic_length_distribution",
+    "gpt3_arithmetic_lengths",
+    "item_count",
     "metric_kind_of",
     "params_for",
     "read_bigbench_items",
@@ -52,6 +62,7 @@ __all__ = [
     "read_open_lm",
     "read_table",
     "to_dataset",
+    "unknown_length_tasks",
     "validate",
     "validate_items",
     "write_table",

@@ -28,6 +28,11 @@ Names are looked up exactly, then by the prefixes in :data:`CHOICE_TASK_PREFIXES
 ``bigbench-tasks/<task>/task.json`` is the mirrored BIG-bench 1.0.0 task definition
 (``target_scores`` per item). "lm-eval v0.3 ``<file>``" is the task's source in
 ``EleutherAI/lm-evaluation-harness`` at the commit of the mirrored results (``lm_eval/tasks/``).
+
+A sibling table, :data:`ITEM_COUNTS` (with :data:`ITEM_COUNT_PREFIXES` and
+:func:`item_count`), gives the number of items of the split the harness scores, where that is a
+documented fact of the dataset; :func:`~emergestats.data.read_lm_eval` uses it for ``n_items``,
+which v0.3 result files do not record.
 """
 
 from __future__ import annotations
@@ -41,10 +46,14 @@ __all__ = [
     "CHOICE_TASK_PREFIXES",
     "GENERATIVE_TASKS",
     "GENERATIVE_TASK_PREFIXES",
+    "ITEM_COUNTS",
+    "ITEM_COUNT_PREFIXES",
     "UNRESOLVED_TASKS",
     "ChoiceTask",
+    "ItemCount",
     "choice_task",
     "generative_reason",
+    "item_count",
     "unresolved_reason",
 ]
 
@@ -424,3 +433,306 @@ def generative_reason(name: str) -> str | None:
 def unresolved_reason(name: str) -> str | None:
     """Why a choice-scored task has no chance level here; ``None`` if it is not such a task."""
     return UNRESOLVED_TASKS.get(name)
+
+
+# --------------------------------------------------------------------------------------------
+# Number of items of the split each task scores
+
+
+@dataclass(frozen=True)
+class ItemCount:
+    """The number of items of the split a harness task scores.
+
+    Attributes
+    ----------
+    n_items
+        Items (documents) the task's metrics average over.
+    split
+        The split the harness scores (``"validation"``, ``"test"``, ...).
+    citation
+        Where the number is documented: the dataset paper and/or the harness task source.
+    """
+
+    n_items: int
+    split: str
+    citation: str
+
+
+_ANLI = "Nie et al. (2020), Adversarial NLI, ACL (test sets of 1,000, 1,000 and 1,200); "
+_GPT3_ARITHMETIC = (
+    "Brown et al. (2020), Language Models are Few-Shot Learners, NeurIPS, section 3.9.1 "
+    "(2,000 random problems per task); " + _LM_EVAL + "arithmetic.py"
+)
+_GPT3_WORDS = (
+    "Brown et al. (2020), Language Models are Few-Shot Learners, NeurIPS, section 3.9.2 "
+    "(10,000 examples per task); " + _LM_EVAL + "unscramble.py"
+)
+_LAMBADA = (
+    "Paperno et al. (2016), The LAMBADA dataset, ACL (test set: 5,153 passages); the OpenAI "
+    "detokenised copy (Radford et al. 2019) and its machine translations hold the same passages; "
+    + _LM_EVAL
+    + "lambada*.py"
+)
+_MATH = "Hendrycks et al. (2021), MATH, NeurIPS Datasets and Benchmarks (test split by subject: "
+_MATH_COUNTS = (
+    "algebra 1,187, counting & probability 474, geometry 479, intermediate algebra 903, "
+    "number theory 540, prealgebra 871, precalculus 546; 5,000 in all); "
+    + _LM_EVAL
+    + "hendrycks_math.py"
+)
+
+#: Documented number of items of the split each harness task (v0.3 names) scores.
+ITEM_COUNTS: Final[dict[str, ItemCount]] = {
+    "piqa": ItemCount(
+        1838,
+        "validation",
+        "Bisk et al. (2020), PIQA, AAAI (validation: 1,838; test labels "
+        "are hidden); " + _LM_EVAL + "piqa.py",
+    ),
+    "arc_easy": ItemCount(
+        2376,
+        "test",
+        "Clark et al. (2018), ARC, arXiv:1803.05457 (Easy test: 2,376); " + _LM_EVAL + "arc.py",
+    ),
+    "arc_challenge": ItemCount(
+        1172,
+        "test",
+        "Clark et al. (2018), ARC, arXiv:1803.05457 (Challenge test: 1,172); "
+        + _LM_EVAL
+        + "arc.py",
+    ),
+    "winogrande": ItemCount(
+        1267,
+        "validation",
+        "Sakaguchi et al. (2020), WinoGrande, AAAI (dev: 1,267); "
+        + _LM_EVAL
+        + "winogrande.py (winogrande_xl validation)",
+    ),
+    "sciq": ItemCount(
+        1000, "test", "Welbl et al. (2017), SciQ, W-NUT (test: 1,000); " + _LM_EVAL + "sciq.py"
+    ),
+    "hellaswag": ItemCount(
+        10042,
+        "validation",
+        "Zellers et al. (2019), HellaSwag, ACL (validation: 10,042); " + _LM_EVAL + "hellaswag.py",
+    ),
+    "boolq": ItemCount(
+        3270, "validation", "Clark et al. (2019), BoolQ, NAACL (dev: 3,270); " + _SUPERGLUE
+    ),
+    "openbookqa": ItemCount(
+        500,
+        "test",
+        "Mihaylov et al. (2018), OpenBookQA, EMNLP (test: 500); " + _LM_EVAL + "openbookqa.py",
+    ),
+    "copa": ItemCount(
+        100, "validation", "Roemmele et al. (2011), COPA (validation: 100); " + _SUPERGLUE
+    ),
+    "wsc": ItemCount(
+        104,
+        "validation",
+        "SuperGLUE's WSC (validation: 104 items), not the 273 schemas of wsc273; " + _SUPERGLUE,
+    ),
+    "wsc273": ItemCount(
+        273,
+        "test",
+        "Levesque et al. (2012), The Winograd Schema Challenge, KR (273 schemas); "
+        + _LM_EVAL
+        + "wsc273.py",
+    ),
+    "logiqa": ItemCount(
+        651, "test", "Liu et al. (2020), LogiQA, IJCAI (test: 651); " + _LM_EVAL + "logiqa.py"
+    ),
+    "cb": ItemCount(
+        56,
+        "validation",
+        "de Marneffe et al. (2019), CommitmentBank (validation: 56); " + _SUPERGLUE,
+    ),
+    "wic": ItemCount(
+        638,
+        "validation",
+        "Pilehvar & Camacho-Collados (2019), WiC, NAACL (validation: 638); " + _SUPERGLUE,
+    ),
+    "record": ItemCount(
+        10000, "validation", "Zhang et al. (2018), ReCoRD (validation: 10,000); " + _SUPERGLUE
+    ),
+    "cola": ItemCount(
+        1043,
+        "validation",
+        "Warstadt et al. (2019), CoLA, TACL (dev: 527 "
+        "in-domain + 516 out-of-domain = 1,043); " + _GLUE,
+    ),
+    "mnli": ItemCount(
+        9815,
+        "validation_matched",
+        "Williams et al. (2018), MultiNLI, NAACL (dev matched: 9,815); " + _GLUE,
+    ),
+    "mnli_mismatched": ItemCount(
+        9832,
+        "validation_mismatched",
+        "Williams et al. (2018), MultiNLI, NAACL (dev mismatched: 9,832); " + _GLUE,
+    ),
+    "mrpc": ItemCount(408, "validation", "Dolan & Brockett (2005), MRPC (dev: 408); " + _GLUE),
+    "qnli": ItemCount(5463, "validation", "QNLI (dev: 5,463); " + _GLUE),
+    "qqp": ItemCount(40430, "validation", "Quora Question Pairs (dev: 40,430); " + _GLUE),
+    "rte": ItemCount(277, "validation", "RTE (dev: 277); " + _GLUE),
+    "sst": ItemCount(872, "validation", "Socher et al. (2013), SST-2 (dev: 872); " + _GLUE),
+    "wnli": ItemCount(71, "validation", "WNLI (dev: 71); " + _GLUE),
+    "anli_r1": ItemCount(1000, "test_r1", _ANLI + _LM_EVAL + "anli.py"),
+    "anli_r2": ItemCount(1000, "test_r2", _ANLI + _LM_EVAL + "anli.py"),
+    "anli_r3": ItemCount(1200, "test_r3", _ANLI + _LM_EVAL + "anli.py"),
+    "mathqa": ItemCount(
+        2985, "test", "Amini et al. (2019), MathQA, NAACL (test: 2,985); " + _LM_EVAL + "mathqa.py"
+    ),
+    "headqa_en": ItemCount(
+        2742,
+        "test",
+        "Vilares & Gomez-Rodriguez (2019), HEAD-QA, ACL (test: 2,742); " + _LM_EVAL + "headqa.py",
+    ),
+    "headqa_es": ItemCount(
+        2742,
+        "test",
+        "Vilares & Gomez-Rodriguez (2019), HEAD-QA, ACL (test: 2,742); " + _LM_EVAL + "headqa.py",
+    ),
+    "swag": ItemCount(
+        20006,
+        "validation",
+        "Zellers et al. (2018), SWAG, EMNLP (validation: 20,006); " + _LM_EVAL + "swag.py",
+    ),
+    "prost": ItemCount(
+        18736,
+        "test",
+        "Aroca-Ouellette et al. (2021), PROST, Findings of ACL "
+        "(18,736 questions); " + _LM_EVAL + "prost.py",
+    ),
+    "truthfulqa_mc": ItemCount(
+        817,
+        "validation",
+        "Lin et al. (2022), TruthfulQA, ACL (817 questions); " + _LM_EVAL + "truthfulqa.py",
+    ),
+    "gsm8k": ItemCount(
+        1319,
+        "test",
+        "Cobbe et al. (2021), GSM8K, arXiv:2110.14168 (test: 1,319); " + _LM_EVAL + "gsm8k.py",
+    ),
+    "drop": ItemCount(
+        9536,
+        "validation",
+        "Dua et al. (2019), DROP, NAACL (dev: 9,536 questions); " + _LM_EVAL + "drop.py",
+    ),
+    "webqs": ItemCount(
+        2032,
+        "test",
+        "Berant et al. (2013), WebQuestions, EMNLP (test: 2,032); " + _LM_EVAL + "webqs.py",
+    ),
+    "triviaqa": ItemCount(
+        11313,
+        "validation",
+        "Joshi et al. (2017), TriviaQA, ACL (unfiltered "
+        "validation: 11,313); " + _LM_EVAL + "triviaqa.py",
+    ),
+    **{
+        name: ItemCount(5153, "test", _LAMBADA)
+        for name in (
+            "lambada",
+            "lambada_openai",
+            "lambada_standard",
+            "lambada_openai_cloze",
+            "lambada_standard_cloze",
+        )
+    },
+    **{
+        name: ItemCount(10000, "validation", _GPT3_WORDS)
+        for name in (
+            "anagrams1",
+            "anagrams2",
+            "cycle_letters",
+            "random_insertion",
+            "reversed_words",
+        )
+    },
+    **{
+        f"math_{subject}": ItemCount(count, "test", _MATH + _MATH_COUNTS)
+        for subject, count in (
+            ("algebra", 1187),
+            ("counting_and_prob", 474),
+            ("geometry", 479),
+            ("intermediate_algebra", 903),
+            ("num_theory", 540),
+            ("prealgebra", 871),
+            ("precalc", 546),
+        )
+    },
+    **{
+        f"xwinograd_{language}": ItemCount(
+            count,
+            "test",
+            "Tikhonov & Ryabinin (2021), XWINO, Findings of ACL; Muennighoff et "
+            "al. (2023), ACL (en 2,325, fr 83, jp 959, pt 263, ru 315, zh 504); "
+            + _LM_EVAL
+            + "xwinograd.py",
+        )
+        for language, count in (
+            ("en", 2325),
+            ("fr", 83),
+            ("jp", 959),
+            ("pt", 263),
+            ("ru", 315),
+            ("zh", 504),
+        )
+    },
+}
+
+#: Families of tasks whose every member scores the same number of items (prefix -> count).
+ITEM_COUNT_PREFIXES: Final[dict[str, ItemCount]] = {
+    "arithmetic_": ItemCount(2000, "validation", _GPT3_ARITHMETIC),
+    "lambada_openai_mt_": ItemCount(5153, "test", _LAMBADA),
+    "blimp_": ItemCount(
+        1000,
+        "train",
+        "Warstadt et al. (2020), BLiMP, TACL (1,000 minimal pairs per "
+        "paradigm); " + _LM_EVAL + "blimp.py",
+    ),
+    "xnli_": ItemCount(
+        5010,
+        "test",
+        "Conneau et al. (2018), XNLI, EMNLP (test: 5,010 per language); " + _LM_EVAL + "xnli.py",
+    ),
+    "xcopa_": ItemCount(
+        500,
+        "test",
+        "Ponti et al. (2020), XCOPA, EMNLP (test: 500 per language); " + _LM_EVAL + "xcopa.py",
+    ),
+    "pawsx_": ItemCount(
+        2000,
+        "test",
+        "Yang et al. (2019), PAWS-X, EMNLP (test: 2,000 per language); " + _LM_EVAL + "pawsx.py",
+    ),
+    "xstory_cloze_": ItemCount(
+        1511,
+        "eval",
+        "Lin et al. (2022), XStoryCloze, EMNLP (1,511 evaluation stories per "
+        "language, the Story Cloze 2016 validation set); " + _LM_EVAL + "xstorycloze.py",
+    ),
+}
+
+
+def item_count(name: str) -> ItemCount | None:
+    """The documented number of items a harness task scores; ``None`` where not tabulated.
+
+    Parameters
+    ----------
+    name
+        A task name as the lm-eval reader writes ``subtask`` (v0.3 names).
+
+    Examples
+    --------
+    >>> item_count("piqa").n_items
+    1838
+    >>> item_count("xnli_sw").n_items
+    5010
+    >>> item_count("hendrycksTest-anatomy") is None
+    True
+    """
+    if name in ITEM_COUNTS:
+        return ITEM_COUNTS[name]
+    return _by_prefix(name, ITEM_COUNT_PREFIXES)

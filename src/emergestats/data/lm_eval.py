@@ -33,7 +33,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from emergestats.data.choices import choice_task, generative_reason
+from emergestats.data.choices import choice_task, generative_reason, item_count
 from emergestats.data.json_files import load_json
 from emergestats.data.model_sizes import canonical_model_name, params_for
 from emergestats.data.table import EVALUATION_COLUMNS, metric_kind_of, validate, validate_items
@@ -104,6 +104,29 @@ _CHOICE_METRICS: Final[frozenset[str]] = frozenset({"acc", "acc_norm", "multiple
 BASELINE_FOLDER: Final[str] = "baseline"
 INTERVENTION_FOLDER: Final[str] = "intervention"
 
+# Metrics that are the mean over the task's items of a 0/1 score: their reported standard error
+# is the harness's ``mean_stderr``, ``sqrt(p (1 - p) / (n - 1))``, which gives back ``n``.
+_PROPORTION_METRICS: Final[frozenset[str]] = frozenset(
+    {
+        "acc",
+        "acc_norm",
+        "acc_mutual_info",
+        "mc1",
+        "multiple_choice_grade",
+        "exact_str_match",
+        "exact_match",
+        "pct_stereotype",
+    }
+)
+# Metrics computed over other units than the task's items (groups of items, or a subset), so
+# the task's number of items is not theirs: ETHICS ``em`` (groups of 4 or 5 scenarios), MC-TACO
+# ``em`` (all answers of one question), SQuAD v2 ``HasAns_*`` / ``NoAns_*`` (a subset).
+_GROUPED_METRICS: Final[dict[str, frozenset[str]]] = {
+    "ethics_": frozenset({"em"}),
+    "mc_taco": frozenset({"em"}),
+}
+_SUBSET_METRIC_PREFIXES: Final[tuple[str, ...]] = ("HasAns_", "NoAns_")
+
 # Keys of a task's result dict that are not metrics.
 _NON_METRIC_KEYS: Final[frozenset[str]] = frozenset({"alias", "samples", "name", "task"})
 
@@ -152,6 +175,7 @@ class _Evaluation:
     tokens: float
     file: Path
     baseline: bool  # the file lies in a baseline/ folder
+    limit: str | None  # config.limit of the file (a subset of the items), None where unset
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,7 +289,31 @@ def read_lm_eval(
         ``word_perplexity``; ``byte`` for ``byte_perplexity`` and ``bits_per_byte``; ``<NA>``
         elsewhere.
     ``n_items``
-        ``n-samples[task]["effective"]`` (>= 0.4), else ``<NA>``: v0.3 files do not record it.
+        ``n-samples[task]["effective"]`` (>= 0.4). v0.3 files do not record it, so where it is
+        missing it is filled per task (harness task name, among the files with the same
+        ``config.limit``), and a :class:`UserWarning` counts the rows filled each way and the
+        rows left ``<NA>``:
+
+        1. the documented number of items of the split the harness scores,
+           :func:`emergestats.data.choices.item_count` (a cited table: ``piqa`` 1838,
+           ``arc_easy`` 2376, ``lambada_openai`` 5153, ``xnli_*`` 5010, ...), for files without
+           a ``limit``;
+        2. otherwise, the number of items implied by the reported standard errors. The harness
+           reports, for a metric that is the mean of a 0/1 score per item (``acc``,
+           ``acc_norm``, ``acc_mutual_info``, ``mc1``, ``multiple_choice_grade``,
+           ``exact_str_match``, ``exact_match``, ``pct_stereotype``), the sample standard error
+           ``sqrt(p (1 - p) / (n - 1))`` (``mean_stderr``), so a row with ``p`` in (0, 1) and a
+           standard error ``se > 0`` gives ``n = p (1 - p) / se^2 + 1``, rounded. The task's
+           value is the one more than half of its rows give (every model is scored on the same
+           items); a task without such a majority, or without any usable row (only 0 or 1
+           scores, or only other metrics), keeps ``<NA>``.
+
+        Every row of the task is filled, except those of metrics computed over other units than
+        its items: ETHICS ``em`` (groups of scenarios), MC-TACO ``em`` (all answers to a
+        question) and SQuAD v2's ``HasAns_*`` / ``NoAns_*`` (subsets). In the mirrored Pythia and
+        v0.3 files every usable row of a task implies the same count, and that count is the
+        cited one wherever the task is tabulated; the warning says how many rows disagree with
+        the count filled, if any.
     ``chance``
         ``1 / K`` (or the mean of ``1 / K_i`` where items differ) for the ``acc``, ``acc_norm``
         and ``multiple_choice_grade`` rows of a multiple-choice task of
@@ -426,6 +474,7 @@ class _EvaluationRows:
         self.non_finite = 0
         self.non_finite_example: tuple[str, str, str] | None = None
         self.params_cache: dict[str, float] = {}
+        self.limits: list[str | None] = []  # config.limit of each row's file
 
     def add_file(self, file: Path) -> None:
         document = _load_results_json(file)
@@ -444,6 +493,7 @@ class _EvaluationRows:
         n_samples = _object_at(document, "n-samples")
         task_configs = _object_at(document, "configs")
         file_shots = _file_level_shots(config, file)
+        limit = None if config.get("limit") is None else str(config.get("limit"))
 
         for task_name, metrics in document["results"].items():
             if task_name in aggregates:
@@ -480,6 +530,7 @@ class _EvaluationRows:
                 tokens=tokens,
                 file=file,
                 baseline=role == BASELINE_FOLDER,
+                limit=limit,
             )
             self._add_task(where, metrics)
 
@@ -572,6 +623,7 @@ class _EvaluationRows:
         columns["unit"].append(unit)
         columns["step"].append(where.run.step)
         columns["tokens"].append(where.tokens)
+        self.limits.append(where.limit)
         return True
 
     def _shadow(
@@ -639,6 +691,9 @@ class _EvaluationRows:
         frame["score_stderr"] = np.asarray(self.columns["score_stderr"], dtype=float)
         frame["step"] = pd.array(self.columns["step"], dtype="Int64")
         frame["tokens"] = np.asarray(self.columns["tokens"], dtype=float)
+        filled = _fill_n_items(frame, self.limits)
+        if filled.rows:
+            warnings.warn(filled.message(self.root), UserWarning, stacklevel=3)
         if frame["step"].isna().all():
             frame = frame.drop(columns=["step"])
         if frame["tokens"].isna().all():
@@ -748,6 +803,143 @@ def _n_items(n_samples_entry: Any, samples_in_results: Any) -> int | None:
             return effective
     count = _as_int(samples_in_results)
     return count if count is not None and count > 0 else None
+
+
+@dataclass
+class _ItemsFill:
+    """What :func:`_fill_n_items` did, for the reader's warning."""
+
+    documented_tasks: set[str] = field(default_factory=set)
+    documented_rows: int = 0
+    recovered_tasks: set[str] = field(default_factory=set)
+    recovered_rows: int = 0
+    left_tasks: set[str] = field(default_factory=set)
+    left_rows: int = 0
+    disagreeing_rows: int = 0
+    disagreeing_example: tuple[str, int, int] | None = None  # (task, implied n, filled n)
+
+    @property
+    def rows(self) -> int:
+        return self.documented_rows + self.recovered_rows
+
+    def message(self, root: Path) -> str:
+        tasks = len(self.documented_tasks | self.recovered_tasks)
+        sources = []
+        if self.documented_rows:
+            sources.append(
+                f"{_count(len(self.documented_tasks), 'task')} ({self.documented_rows} rows) "
+                "from their "
+                "documented number of items (emergestats.data.choices.ITEM_COUNTS)"
+            )
+        if self.recovered_rows:
+            sources.append(
+                f"{_count(len(self.recovered_tasks), 'task')} ({self.recovered_rows} rows) "
+                "from the "
+                "reported standard errors of their accuracies (n = p (1 - p) / stderr^2 + 1, "
+                "the value most rows of a task give)"
+            )
+        text = (
+            f"{root}: the result files do not record n_items; it was filled for {self.rows} "
+            f"rows of {_count(tasks, 'task')}: {' and '.join(sources)}"
+        )
+        if self.left_rows:
+            example = sorted(self.left_tasks)[0]
+            text += (
+                f"; {self.left_rows} rows of {_count(len(self.left_tasks), 'task')} keep "
+                "n_items <NA> "
+                f"(e.g. {example!r})"
+            )
+        if self.disagreeing_example is not None:
+            task, implied, filled = self.disagreeing_example
+            text += (
+                f"; the standard errors of {self.disagreeing_rows} rows imply another number of "
+                f"items than the one filled (e.g. {task!r}: {implied} against {filled})"
+            )
+        return text
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _fills_per_item(subtask: str, metric: str) -> bool:
+    """Whether a metric of a task is computed over the task's items (see _GROUPED_METRICS)."""
+    if metric.startswith(_SUBSET_METRIC_PREFIXES):
+        return False
+    return not any(
+        subtask.startswith(prefix) and metric in grouped
+        for prefix, grouped in _GROUPED_METRICS.items()
+    )
+
+
+def _fill_n_items(frame: pd.DataFrame, limits: list[str | None]) -> _ItemsFill:
+    """Fill missing ``n_items`` in place, per task, from the cited counts or the stderrs.
+
+    A task is a harness task name (``subtask``) within the files sharing one ``config.limit``.
+    Its number of items is :func:`emergestats.data.choices.item_count` where tabulated (and no
+    limit is set), else the value of ``round(p (1 - p) / se^2 + 1)`` that more than half of its
+    0/1-metric rows (``p`` in (0, 1), ``se > 0``) give.
+    """
+    fill = _ItemsFill()
+    missing = frame["n_items"].isna().to_numpy()
+    if not missing.any():
+        return fill
+    subtasks = frame["subtask"].to_numpy(dtype=object)
+    metrics = np.array([label.partition(",")[0] for label in frame["metric"]], dtype=object)
+    score = frame["score"].to_numpy(dtype=float)
+    stderr = frame["score_stderr"].to_numpy(dtype=float)
+    usable = (
+        missing
+        & np.isin(metrics, list(_PROPORTION_METRICS))
+        & (score > 0)
+        & (score < 1)
+        & np.isfinite(stderr)
+        & (stderr > 0)
+    )
+    implied = np.full(len(frame), np.nan)
+    implied[usable] = np.rint(score[usable] * (1 - score[usable]) / stderr[usable] ** 2 + 1)
+    n_items = frame["n_items"].to_numpy(dtype=float, na_value=np.nan)
+    limit_of = np.array(["" if limit is None else limit for limit in limits], dtype=object)
+    keys = pd.DataFrame({"subtask": subtasks, "limit": limit_of})[missing]
+    groups: dict[Any, Any] = keys.groupby(["subtask", "limit"], sort=True).groups
+    for key, index in groups.items():
+        subtask, limit = str(key[0]), str(key[1])
+        rows = np.asarray(index, dtype=np.int64)
+        own = implied[rows][usable[rows]]
+        documented = item_count(str(subtask)) if limit == "" else None
+        count: int | None = None
+        if documented is not None:
+            count = documented.n_items
+        elif own.size:
+            values, counts = np.unique(own, return_counts=True)
+            best = int(np.argmax(counts))
+            if 2 * counts[best] > own.size and values[best] >= 2:
+                count = int(values[best])
+        per_item = np.array([_fills_per_item(str(subtask), str(m)) for m in metrics[rows]])
+        if count is None:
+            fill.left_tasks.add(str(subtask))
+            fill.left_rows += rows.size
+            continue
+        n_items[rows[per_item]] = count
+        if documented is not None:
+            fill.documented_tasks.add(str(subtask))
+            fill.documented_rows += int(per_item.sum())
+        else:
+            fill.recovered_tasks.add(str(subtask))
+            fill.recovered_rows += int(per_item.sum())
+        if (~per_item).any():
+            fill.left_tasks.add(str(subtask))
+            fill.left_rows += int((~per_item).sum())
+        other = own[own != count]
+        if other.size:
+            fill.disagreeing_rows += other.size
+            fill.disagreeing_example = fill.disagreeing_example or (
+                str(subtask),
+                int(other[0]),
+                count,
+            )
+    frame["n_items"] = pd.array([pd.NA if np.isnan(v) else int(v) for v in n_items], dtype="Int64")
+    return fill
 
 
 def _group_names(document: Mapping[str, Any]) -> set[str]:

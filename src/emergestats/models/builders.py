@@ -35,11 +35,16 @@ dims ``(task, param)``, sd ``task_sigma``), with sds ``a_sigma``, ``log_b_sigma`
 correlation ``ab_corr``.
 
 Centred or non-centred, per level, chosen by the data (:func:`choose_centering`): curves are
-centred when every curve has at least :data:`CENTRED_MIN_SIZES` sizes (the data pin each curve
-and the centred form samples better), non-centred otherwise; task effects are centred only with
+centred when every curve has at least :data:`CENTRED_MIN_SIZES` sizes and families have three or
+more curves on average (the data pin each curve and its population; the centred form then
+samples better), non-centred otherwise; task effects are centred only with
 at least 5 curves per task on average (with fewer, the centred task effect made a funnel: R-hat
 3.65 on the open_lm table); the cell deviations and item sds are non-centred (one cell is
 informed by a handful of rows). ``centered=True/False`` forces the curve and task levels.
+
+Starting point: :func:`emergestats.models.prepare.initial_curves` reads a rough ``(a, log b)``
+per curve off the data; the builders keep it as ``model.emergestats_start`` and
+:func:`emergestats.fit` starts every chain there (jittering only scales and spreads).
 
 Inputs not in the table
 -----------------------
@@ -73,6 +78,7 @@ from emergestats.models.prepare import (
     default_n_ref,
     length_histogram,
     mean_length_histogram,
+    initial_curves,
     name_curves,
     prepare_evaluation,
 )
@@ -108,9 +114,18 @@ def choose_centering(data: PreparedData) -> dict[str, bool]:
         [len(np.unique(data.x[data.curve_index == c])) for c in range(len(data.curve_labels))]
     )
     curves_per_task = np.bincount(data.task_index, minlength=len(data.task_labels))
+    curves_per_family = np.bincount(data.family_index, minlength=len(data.family_labels))
     return {
-        "curve": bool(sizes_per_curve.min() >= CENTRED_MIN_SIZES),
+        # centred only where the curves pin themselves (many sizes) and their population is
+        # informed (several curves per family): the ladder's single curve (12 sizes) mixed at
+        # min bulk ESS 442 (R-hat 1.0104) centred and 795 (R-hat 1.008) non-centred
+        "curve": bool(
+            sizes_per_curve.min() >= CENTRED_MIN_SIZES and curves_per_family.mean() >= 3
+        ),
         "task": bool(curves_per_task.mean() >= 5),
+        # non-centred: on a 3-curve simulated fit (300-item rows) the centred cells gave half
+        # the bulk ESS and a divergence where the non-centred gave none
+        "cell": False,
     }
 
 
@@ -127,6 +142,7 @@ def add_curve_population(
     priors: dict[str, PriorSpec],
     centered: bool,
     task_centered: bool | None = None,
+    initial: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[Any, Any]:
     """Add ``a`` and ``b`` (dims ``curve``) and their population to the current model.
 
@@ -140,6 +156,25 @@ def add_curve_population(
     task_centered = centered if task_centered is None else task_centered
     a_mu = prior_variable("a_mu", priors["a_mu"], dims="family")
     log_b_mu = prior_variable("log_b_mu", priors["log_b_mu"], dims="family")
+    start: dict[str, np.ndarray] = {}
+    if initial is not None:
+        a0, log_b0 = initial
+        families = np.unique(family_index)
+        a_mu0 = np.array([a0[family_index == f].mean() for f in families])
+        log_b_mu0 = np.array([log_b0[family_index == f].mean() for f in families])
+        start = {
+            "a_mu": a_mu0,
+            "log_b_mu": log_b_mu0,
+            "a": a0,
+            "log_b": log_b0,
+            "z_a": (a0 - a_mu0[family_index]) / np.exp(priors["a_sigma"].get("mu", 0.0)),
+            "z_log_b": (log_b0 - log_b_mu0[family_index])
+            / np.exp(priors["log_b_sigma"].get("mu", 0.0)),
+        }
+        # kept beside the model (a model with initial values cannot be transformed by PyMC,
+        # e.g. for its pointwise log-likelihood); emergestats.fit starts the sampler there
+        model = pm.modelcontext(None)
+        model.emergestats_start = start
     a_sigma = prior_variable("a_sigma", priors["a_sigma"])
     log_b_sigma = prior_variable("log_b_sigma", priors["log_b_sigma"])
     eta = float(priors["ab_corr"]["eta"])
@@ -183,7 +218,12 @@ def add_curve_population(
 
 
 def add_cells_and_items(
-    data: PreparedData, log_ce_cell: Any, priors: dict[str, PriorSpec], *, floor: bool
+    data: PreparedData,
+    log_ce_cell: Any,
+    priors: dict[str, PriorSpec],
+    *,
+    floor: bool,
+    centered_cells: bool = False,
 ) -> tuple[Any, Any]:
     """Cell deviations, floor and item-difficulty sds; returns per-row ``(CE, item_sd)``.
 
@@ -193,23 +233,58 @@ def add_cells_and_items(
     ``log_ce`` (dims ``cell``: ``log`` of the cell's typical per-token CE).
     """
     cell_sigma = prior_variable("cell_sigma", priors["cell_sigma"])
-    cell_z = pm.Normal("cell_z", 0.0, 1.0, dims="cell")
-    deviation = pm.Deterministic("cell_deviation", cell_sigma * cell_z, dims="cell")
+    if centered_cells:
+        deviation = pm.Normal("cell_deviation", 0.0, cell_sigma, dims="cell")
+    else:
+        cell_z = pm.Normal("cell_z", 0.0, 1.0, dims="cell")
+        deviation = pm.Deterministic("cell_deviation", cell_sigma * cell_z, dims="cell")
     ce_cell = pt.exp(log_ce_cell + deviation)
     if floor:
         floor_var = prior_variable("floor", priors["floor"], dims="curve")
         ce_cell = ce_cell + floor_var[data.cell_curve]
     pm.Deterministic("log_ce", pt.log(ce_cell), dims="cell")
+    informed = item_sd_informed(data)
     if len(data.curve_labels) == 1:
         # one curve: its item sd straight from the population prior (a median, a spread and a
         # z for one value would be three parameters for one, a ridge the sampler cannot mix)
         item_sd = prior_variable("item_sd", priors["item_sd_median"], dims="curve")
+    elif not informed.any():
+        median = prior_variable("item_sd_median", priors["item_sd_median"])
+        item_sd = pm.Deterministic("item_sd", pt.ones(len(data.curve_labels)) * median, dims="curve")
     else:
         median = prior_variable("item_sd_median", priors["item_sd_median"])
         spread = prior_variable("item_sd_spread", priors["item_sd_spread"])
-        item_z = pm.Normal("item_sd_z", 0.0, 1.0, dims="curve")
-        item_sd = pm.Deterministic("item_sd", median * pt.exp(spread * item_z), dims="curve")
+        model = pm.modelcontext(None)
+        model.add_coord("informed_curve", [data.curve_labels[c] for c in np.flatnonzero(informed)])
+        item_z = pm.Normal("item_sd_z", 0.0, 1.0, dims="informed_curve")
+        own = pt.set_subtensor(pt.zeros(len(data.curve_labels))[np.flatnonzero(informed)], item_z)
+        item_sd = pm.Deterministic("item_sd", median * pt.exp(spread * own), dims="curve")
     return ce_cell[data.cell_index], item_sd[data.curve_index]
+
+
+def item_sd_informed(data: PreparedData) -> np.ndarray:
+    """Curves whose own item-difficulty sd the data can inform (the rest use the median).
+
+    The spread of item difficulty shows only where one curve is scored more than one way: two
+    metric roles (e.g. exact match and log-likelihood), exact match at several answer lengths or
+    subset sizes, pass@k at several k, or a reported standard error of a continuous score. A
+    curve with one count metric alone cannot tell its item spread from its level and slope: a
+    free item sd per such curve put 165 curved ridges into the ObsScaling posterior (NUTS at
+    tree depth 10 with step size 0.02).
+    """
+    obs = data.observations
+    informed = np.zeros(len(data.curve_labels), dtype=bool)
+    for curve in range(len(data.curve_labels)):
+        rows = np.flatnonzero(obs.modelled & (data.curve_index == curve))
+        if not len(rows):
+            continue
+        variants = {
+            (str(obs.role[r]), float(obs.pass_k[r]), float(obs.subset_size[r])) for r in rows
+        }
+        lengths = {tuple(obs.length_values[r][obs.length_weights[r] > 0]) for r in rows}
+        reported = np.isfinite(obs.stderr[rows]).any()
+        informed[curve] = len(variants) >= 2 or len(lengths) >= 2 or bool(reported)
+    return informed
 
 
 def _record_build(
@@ -236,9 +311,10 @@ def _record_build(
 
 
 def _centering(data: PreparedData, centered: bool | None) -> dict[str, bool]:
+    chosen = choose_centering(data)
     if centered is None:
-        return choose_centering(data)
-    return {"curve": bool(centered), "task": bool(centered)}
+        return chosen
+    return {"curve": bool(centered), "task": bool(centered), "cell": chosen["cell"]}
 
 
 def build_smooth_model(
@@ -306,10 +382,13 @@ def smooth_model_from_prepared(
             priors=priors,
             centered=centering["curve"],
             task_centered=centering["task"],
+            initial=initial_curves(data),
         )
         cc = data.cell_curve
         log_ce_cell = log_cross_entropy(data.cell_x, a[cc], b[cc])
-        ce, item_sd = add_cells_and_items(data, log_ce_cell, priors, floor=floor)
+        ce, item_sd = add_cells_and_items(
+            data, log_ce_cell, priors, floor=floor, centered_cells=centering["cell"]
+        )
         add_metric_likelihoods(ce, item_sd, data.observations, priors, lure=lure)
     return model
 
@@ -393,6 +472,7 @@ def broken_model_from_prepared(
             priors=priors,
             centered=centering["curve"],
             task_centered=centering["task"],
+            initial=initial_curves(data),
         )
         log_n_break = pm.Uniform("log_n_break", lower=low, upper=high, dims="curve")
         break_level = prior_variable("break_level", priors["break_level"], dims="curve")
@@ -402,7 +482,9 @@ def broken_model_from_prepared(
         log_ce_cell = broken_log_cross_entropy(
             data.cell_x, a[cc], b[cc], x_break[cc], break_slope[cc], break_level[cc], width
         )
-        ce, item_sd = add_cells_and_items(data, log_ce_cell, priors, floor=floor)
+        ce, item_sd = add_cells_and_items(
+            data, log_ce_cell, priors, floor=floor, centered_cells=centering["cell"]
+        )
         add_metric_likelihoods(ce, item_sd, data.observations, priors, lure=lure)
     return model
 

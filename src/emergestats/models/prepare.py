@@ -163,6 +163,35 @@ def length_histogram(lengths: Any) -> tuple[np.ndarray, np.ndarray]:
     return distinct, counts / counts.sum()
 
 
+#: Most support points of a row's length histogram in the model graph (see
+#: :func:`compress_histogram`).
+MAX_LENGTH_SLOTS: Final[int] = 12
+
+
+def compress_histogram(
+    values: np.ndarray, weights: np.ndarray, max_slots: int = MAX_LENGTH_SLOTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_slots`` support points: quantile bins of the lengths, each at its mean.
+
+    Every row is padded to the longest histogram of the table, so one task with 27 distinct
+    answer lengths (IPA transliteration) made every row of a 613-row fit evaluate 27 lengths per
+    quadrature node. Merging neighbouring lengths into equal-probability bins keeps the mean
+    exactly; the error of ``E[p^L]`` is second order in the spread within a bin (about
+    ``(log p)^2 Var_bin(L) / 2`` relative; measured on BIG-bench's IPA transliteration, 27 lengths in 11 bins: at most 0.00075 absolute
+    for item sd 1 and CE 0.01 to 1).
+    """
+    if len(values) <= max_slots:
+        return values, weights
+    order = np.argsort(values)
+    values, weights = values[order], weights[order]
+    middle = np.cumsum(weights) - weights / 2
+    bins = np.minimum((middle * max_slots).astype(int), max_slots - 1)
+    merged_weights = np.bincount(bins, weights=weights, minlength=max_slots)
+    merged_values = np.bincount(bins, weights=weights * values, minlength=max_slots)
+    used = merged_weights > 0
+    return merged_values[used] / merged_weights[used], merged_weights[used]
+
+
 def mean_length_histogram(mean: float) -> tuple[np.ndarray, np.ndarray]:
     """The shifted-Poisson length distribution ``1 + Poisson(mean - 1)`` with a given mean.
 
@@ -619,12 +648,12 @@ def _length_histograms(
         given = _lookup_lengths(lengths, label, str(tasks[row]), str(subtasks[row]))
         if given is not None:
             if label not in cache:
-                cache[label] = length_histogram(given)
+                cache[label] = compress_histogram(*length_histogram(given))
             histograms.append(cache[label])
         elif np.isfinite(target[row]) and target[row] > 0:
             key = ("mean", float(target[row]))
             if key not in cache:
-                cache[key] = mean_length_histogram(float(target[row]))
+                cache[key] = compress_histogram(*mean_length_histogram(float(target[row])))
             histograms.append(cache[key])
         else:
             without_length.add(label)
@@ -717,3 +746,44 @@ def _exclude_repeated_evidence(
             f"the likelihood: curves {name_curves(sorted(repeated))}",
             warn=warn,
         )
+
+
+def initial_curves(data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
+    """Rough per-curve ``(a, log b)`` from the rows that tell a CE directly: a starting point.
+
+    Per row a per-token CE is read off by inverting the map with no item spread (a
+    log-likelihood, an exact match strictly between 0 and 1, a grade or choice log-likelihood
+    strictly above chance); per curve ``log CE`` is regressed on the centred log scale. Curves
+    with no usable row, or one scale, get the prior's centre. Used only to start the sampler
+    near the data: a random start far from a tightly measured curve made chains stick where
+    the log-likelihood was ~1e7 below the mode.
+    """
+    obs = data.observations
+    estimate = np.full(len(obs.score), np.nan)
+    k = obs.n_choices
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rows = obs.modelled & (obs.role == "log_likelihood") & (obs.unit == "token")
+        estimate[rows] = -obs.score[rows] / obs.mean_lengths[rows]
+        rows = obs.modelled & (obs.role == "exact_match") & (obs.score > 0.005) & (obs.score < 0.995)
+        estimate[rows] = -np.log(obs.score[rows]) / obs.mean_lengths[rows]
+        for role, value in (("choice_log_likelihood", np.exp(obs.score)), ("grade", obs.score)):
+            rows = obs.modelled & (obs.role == role) & np.isfinite(k)
+            p = (value - 1.0 / k) / (1.0 - 1.0 / k)
+            rows &= (p > 0.01) & (p < 0.99)
+            estimate[rows] = -np.log(p[rows])
+    a = np.full(len(data.curve_labels), -1.0)
+    log_b = np.full(len(data.curve_labels), np.log(0.3))
+    usable = np.isfinite(estimate) & (estimate > 0)
+    for curve in range(len(data.curve_labels)):
+        mine = usable & (data.curve_index == curve)
+        if not mine.any():
+            continue
+        x, y = data.x[mine], np.log(estimate[mine])
+        if np.ptp(x) > 0:
+            slope, intercept = np.polyfit(x, y, 1)
+            b = float(np.clip(-slope, 0.02, 3.0))
+            a[curve] = float(np.mean(y) + b * np.mean(x))
+            log_b[curve] = np.log(b)
+        else:
+            a[curve] = float(np.mean(y) + np.exp(log_b[curve]) * np.mean(x))
+    return np.clip(a, -8.0, 4.0), log_b
