@@ -24,9 +24,7 @@ def test_ladder_log_likelihood_alone_predicts_every_other_metric() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         # the ladder spec's sampler settings (one curve: target_accept 0.95)
-        fit = es.fit(
-            fitted_rows, floor=True, random_seed=20261202, tune=2000, target_accept=0.95
-        )
+        fit = es.fit(fitted_rows, floor=True, random_seed=20261202, tune=2000, target_accept=0.95)
     summary = fit.diagnostics_summary()
     assert summary["passed"], summary["failures"]
     held_out = table[table["metric"] != "log_likelihood"]

@@ -425,7 +425,8 @@ def test_centering_is_chosen_by_the_data_or_forced() -> None:
     assert model.named_vars_to_dims["task_effect"] == ("task", "param")
     assert list(model.coords["family"]) == ["f1", "f2"]
     # 4 sizes per curve (< 5): the data choose non-centred curves
-    assert choose_centering(prepare_evaluation(table)) == {"curve": False, "task": False, "cell": False}
+    chosen = choose_centering(prepare_evaluation(table))
+    assert chosen == {"curve": False, "task": False, "cell": False}
     forced = build_smooth_model(table, centered=True)
     assert {"a", "log_b", "task_effect"} <= {v.name for v in forced.free_RVs}
 

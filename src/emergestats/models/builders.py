@@ -76,9 +76,9 @@ from emergestats.models.prepare import (
     LengthsMapping,
     PreparedData,
     default_n_ref,
+    initial_curves,
     length_histogram,
     mean_length_histogram,
-    initial_curves,
     name_curves,
     prepare_evaluation,
 )
@@ -119,9 +119,7 @@ def choose_centering(data: PreparedData) -> dict[str, bool]:
         # centred only where the curves pin themselves (many sizes) and their population is
         # informed (several curves per family): the ladder's single curve (12 sizes) mixed at
         # min bulk ESS 442 (R-hat 1.0104) centred and 795 (R-hat 1.008) non-centred
-        "curve": bool(
-            sizes_per_curve.min() >= CENTRED_MIN_SIZES and curves_per_family.mean() >= 3
-        ),
+        "curve": bool(sizes_per_curve.min() >= CENTRED_MIN_SIZES and curves_per_family.mean() >= 3),
         "task": bool(curves_per_task.mean() >= 5),
         # non-centred: on a 3-curve simulated fit (300-item rows) the centred cells gave half
         # the bulk ESS and a divergence where the non-centred gave none
@@ -250,7 +248,9 @@ def add_cells_and_items(
         item_sd = prior_variable("item_sd", priors["item_sd_median"], dims="curve")
     elif not informed.any():
         median = prior_variable("item_sd_median", priors["item_sd_median"])
-        item_sd = pm.Deterministic("item_sd", pt.ones(len(data.curve_labels)) * median, dims="curve")
+        item_sd = pm.Deterministic(
+            "item_sd", pt.ones(len(data.curve_labels)) * median, dims="curve"
+        )
     else:
         median = prior_variable("item_sd_median", priors["item_sd_median"])
         spread = prior_variable("item_sd_spread", priors["item_sd_spread"])

@@ -177,8 +177,9 @@ def compress_histogram(
     answer lengths (IPA transliteration) made every row of a 613-row fit evaluate 27 lengths per
     quadrature node. Merging neighbouring lengths into equal-probability bins keeps the mean
     exactly; the error of ``E[p^L]`` is second order in the spread within a bin (about
-    ``(log p)^2 Var_bin(L) / 2`` relative; measured on BIG-bench's IPA transliteration, 27 lengths in 11 bins: at most 0.00075 absolute
-    for item sd 1 and CE 0.01 to 1).
+    ``(log p)^2 Var_bin(L) / 2`` relative; measured on BIG-bench's IPA
+    transliteration, 27 lengths in 11 bins: at most 0.00075 absolute for item sd 1 and CE 0.01
+    to 1).
     """
     if len(values) <= max_slots:
         return values, weights
@@ -764,7 +765,8 @@ def initial_curves(data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         rows = obs.modelled & (obs.role == "log_likelihood") & (obs.unit == "token")
         estimate[rows] = -obs.score[rows] / obs.mean_lengths[rows]
-        rows = obs.modelled & (obs.role == "exact_match") & (obs.score > 0.005) & (obs.score < 0.995)
+        rows = obs.modelled & (obs.role == "exact_match")
+        rows &= (obs.score > 0.005) & (obs.score < 0.995)
         estimate[rows] = -np.log(obs.score[rows]) / obs.mean_lengths[rows]
         for role, value in (("choice_log_likelihood", np.exp(obs.score)), ("grade", obs.score)):
             rows = obs.modelled & (obs.role == role) & np.isfinite(k)
@@ -780,7 +782,7 @@ def initial_curves(data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
             continue
         x, y = data.x[mine], np.log(estimate[mine])
         if np.ptp(x) > 0:
-            slope, intercept = np.polyfit(x, y, 1)
+            slope = np.polyfit(x, y, 1)[0]
             b = float(np.clip(-slope, 0.02, 3.0))
             a[curve] = float(np.mean(y) + b * np.mean(x))
             log_b[curve] = np.log(b)
