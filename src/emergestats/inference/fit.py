@@ -392,22 +392,21 @@ class Fit:
         scales
             Scales (parameter counts, > 0) to predict at.
         metrics
-            Any of ``exact_match`` (all ``L`` tokens right), ``subset_accuracy`` (all ``L``
-            items right, each with the curve's ``accuracy``), ``accuracy``,
+            Any of ``exact_match`` (all ``L`` tokens right), ``accuracy``,
             ``multiple_choice_grade``, ``brier`` (or ``brier_mean``), ``brier_sum``,
-            ``log_likelihood``, ``log_likelihood_per_word``, ``log_likelihood_per_char``,
-            ``edit_distance``, ``pass_at_k`` / ``pass@k`` / ``pass_at_<k>``, plus the latent
-            ``p_token`` and ``cross_entropy``.
+            ``log_likelihood``, ``edit_distance``, ``pass@<k>``, plus the latent ``p_token``
+            and ``cross_entropy`` (of the cell's mean per-token CE). Other rows (subset
+            accuracy, per-word log-likelihoods, ...): :meth:`predict_table`.
         curves
             Curve labels to predict (default all).
         n_items
             ``None``: expected values. An integer (or a mapping from curve label to one): the
             proportion observed on that many items, with the likelihood's sampling noise
-            (beta-binomial for counts, normal for the continuous metrics).
+            (binomial for counts, normal for the continuous metrics).
         lengths
-            Answer lengths for the length-dependent metrics: a number (every item that long),
-            a 1-D array of per-item lengths, or a mapping like the builder's. Default: each
-            curve's fitted length distribution (an error names curves whose rows used several).
+            Answer lengths for the length-dependent metrics: a number (the mean length), a
+            1-D array of per-item lengths, or a mapping like the builder's. Default: the fit's
+            lengths. A scale the fit has not seen draws a new model deviation per draw.
         random_seed
             Seed for the sampling noise (and for prior draws of parameters the data did not
             inform, e.g. the multiple-choice item noise of a fit without choice metrics).
@@ -415,7 +414,7 @@ class Fit:
         Returns
         -------
         xarray.Dataset
-            One variable per metric, dims ``(chain, draw, curve, scale)``.
+            One variable per metric, dims ``(sample, curve, scale)`` (posterior draws).
         """
         from emergestats.inference.predict import predict
 
