@@ -32,9 +32,6 @@ from emergestats.inference.fit import (
     DEFAULT_TARGET_ACCEPT as DEFAULT_TARGET_ACCEPT,
 )
 from emergestats.inference.fit import (
-    SMALL_FIT_CURVES as SMALL_FIT_CURVES,
-)
-from emergestats.inference.fit import (
     check_sampler as check_sampler,
 )
 from emergestats.inference.fit import (

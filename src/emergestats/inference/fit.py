@@ -75,7 +75,6 @@ DEFAULT_SAMPLER: Final[str] = "nutpie"
 #: divergent transition in 4000 draws at 0.9; the broken model's sharp transitions need small
 #: steps too.
 DEFAULT_TARGET_ACCEPT: Final[dict[str, float]] = {"smooth": 0.95, "broken": 0.95, "item": 0.8}
-SMALL_FIT_CURVES: Final[int] = 50
 
 #: Default largest NUTS tree depth per model (``max_treedepth`` option): standard NUTS. A cap at
 #: depth 3 halved the work on simulated 200-curve fits, but gave 17 divergences on a small real
@@ -372,7 +371,7 @@ class Fit:
         )
         if return_draws:
             assert draws is not None
-            return frame, draws[0]
+            return frame, draws.observed
         return frame
 
     def predict(

@@ -20,6 +20,7 @@ drawn from their priors: the prediction then carries that prior uncertainty hone
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -85,6 +86,22 @@ def _per_draw(values: np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=float).reshape(-1, 1)
 
 
+@dataclass(frozen=True)
+class RowDraws:
+    """Posterior draws behind :func:`predict_rows`, each ``(draws, rows)`` (``roles``: rows).
+
+    ``observed``: the predicted observed score; ``expected``: its noise-free value; ``ce``: the
+    cell's mean per-token CE; ``noise_sd``: the sd of a continuous row's observation (NaN for
+    counts); ``roles``: each row's role (:data:`emergestats.models.prepare.ROLES`, or empty).
+    """
+
+    observed: np.ndarray
+    expected: np.ndarray
+    ce: np.ndarray
+    noise_sd: np.ndarray
+    roles: np.ndarray
+
+
 def predict_rows(
     fit_: Fit,
     table: pd.DataFrame,
@@ -93,12 +110,11 @@ def predict_rows(
     max_draws: int | None = 2000,
     return_draws: bool = False,
     random_seed: int | None = None,
-) -> tuple[pd.DataFrame, tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+) -> tuple[pd.DataFrame, RowDraws | None]:
     """Posterior predictive of every row's observed score (see :meth:`Fit.predict_table`).
 
     Returns the table with :data:`PREDICTION_COLUMNS` and, with ``return_draws``, the
-    ``(draws, rows)`` arrays of the observed score, of its expected value and of the cell's
-    typical per-token CE.
+    :class:`RowDraws` behind it.
     """
     if fit_.config.model not in ("smooth", "broken"):
         raise ConfigError("predict_table needs a fit of the smooth or broken evaluation model")
@@ -176,9 +192,8 @@ def predict_rows(
         frame[name] = values
     frame["expected"] = np.nanmean(expected, axis=0)
     frame["reason"] = reason
-    frame.attrs["roles"] = obs.role.copy()
-    frame.attrs["noise_sd"] = noise_sd
-    return frame, ((observed, expected, ce) if return_draws else None)
+    draws = RowDraws(observed, expected, ce, noise_sd, obs.role.copy())
+    return frame, (draws if return_draws else None)
 
 
 def row_log_density(
@@ -195,9 +210,7 @@ def row_log_density(
         fit_, table, max_draws=max_draws, return_draws=True, random_seed=random_seed
     )
     assert draws is not None
-    _, expected, _ = draws
-    roles = frame.attrs["roles"]
-    noise_sd = frame.attrs["noise_sd"]
+    expected, noise_sd, roles = draws.expected, draws.noise_sd, draws.roles
     score = frame["score"].to_numpy(float)
     n = np.maximum(np.rint(frame["n_items"].to_numpy(dtype=float, na_value=100.0)), 1)
     total = np.zeros(expected.shape[0])
@@ -370,8 +383,8 @@ def predict(
         fit_, table, lengths=length_map, max_draws=None, return_draws=True, random_seed=random_seed
     )
     assert draws is not None
-    observed, expected, ce = draws
-    values = expected if n_items is None else observed
+    ce = draws.ce
+    values = draws.expected if n_items is None else draws.observed
     labels = [fitted.curve_labels[p] for p in positions]
     shape = (values.shape[0], len(labels), len(scales_array))
     out = {}

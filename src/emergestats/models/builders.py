@@ -105,9 +105,6 @@ def _warn(message: str, *, warn: bool) -> None:
         warnings.warn(message, UserWarning, stacklevel=4)
 
 
-_name_curves = name_curves
-
-
 def choose_centering(data: PreparedData) -> dict[str, bool]:
     """Centred (``True``) or non-centred per level, from the data (see the module docstring)."""
     sizes_per_curve = np.array(
@@ -568,7 +565,7 @@ def prepare_items(
         affected = sorted({labels[c] for c in curve_index[no_length]})
         _warn(
             f"{int(no_length.sum())} items have no target_tokens; answers of 1 token are assumed "
-            f"(curves {_name_curves(affected)})",
+            f"(curves {name_curves(affected)})",
             warn=warn,
         )
     lengths = np.where(no_length, 1.0, lengths)

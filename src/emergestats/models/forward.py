@@ -65,9 +65,6 @@ from emergestats.models.latent import P_MAX, P_MIN, backend_of
 #: Gauss-Hermite nodes of the item-difficulty integral.
 QUADRATURE_NODES: Final[int] = 32
 
-#: Brier forms: BIG-bench's mean over choices, the sum over choices, the correct choice alone.
-BRIER_FORMS: Final[tuple[str, ...]] = ("mean", "sum", "correct_choice")
-
 
 @cache
 def item_quadrature(nodes: int = QUADRATURE_NODES) -> tuple[np.ndarray, np.ndarray]:

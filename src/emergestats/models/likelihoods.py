@@ -40,6 +40,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from emergestats.data.table import BRIER_FORMS
 from emergestats.models import forward
 from emergestats.models.latent import P_MAX, P_MIN
 from emergestats.models.prepare import COUNT_ROLES, ObservationData
@@ -65,7 +66,7 @@ def needs_choice_noise(data: ObservationData) -> bool:
 def needs_concentration(data: ObservationData) -> bool:
     """Whether any modelled Brier row depends on how distractor mass is spread."""
     rows = data.rows_of("brier")
-    return bool(np.any(data.brier_form[rows] != forward.BRIER_FORMS.index("correct_choice")))
+    return bool(np.any(data.brier_form[rows] != BRIER_FORMS.index("correct_choice")))
 
 
 def row_expectations(

@@ -58,9 +58,9 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from emergestats.data.table import CURVE_KEY, to_dataset, validate
+from emergestats.data.table import BRIER_FORMS, CURVE_KEY, to_dataset, validate
+from emergestats.data.table import brier_form as metric_brier_form
 from emergestats.errors import ConfigError, DataFormatError
-from emergestats.models.forward import BRIER_FORMS
 from emergestats.models.latent import centred_log_scale
 
 type LengthsMapping = Mapping[Any, Any]
@@ -117,20 +117,6 @@ def subset_size_of(metric: str) -> int | None:
     """``L`` of a ``subset_accuracy_L<L>`` metric name, ``None`` for other names."""
     match = _SUBSET.match(metric.strip())
     return int(match.group(1)) if match else None
-
-
-def brier_form_of(metric: str) -> str:
-    """``"correct_choice"``, ``"sum"`` or ``"mean"``: which Brier score a metric name is.
-
-    ``tc_brier`` (ExpEmergence) and names with ``correct`` are the correct choice's
-    ``(1 - q)^2``; names with ``sum`` are summed over choices; others are BIG-bench's mean.
-    """
-    lowered = metric.lower()
-    if lowered.startswith("tc_brier") or "correct" in lowered:
-        return "correct_choice"
-    if "sum" in lowered:
-        return "sum"
-    return "mean"
 
 
 def unit_of(metric: str, given: Any = None) -> str:
@@ -469,7 +455,7 @@ def _prepare_observations(
             curve_choices[position] = float(np.median(mine))
     brier_form = np.zeros(n_rows, dtype=np.int64)
     for row in np.flatnonzero(kind == "brier"):
-        form = brier_form_of(metric[row])
+        form = metric_brier_form(metric[row])
         brier_form[row] = BRIER_FORMS.index(form)
         from_curve = curve_choices[curve_index[row]]
         if np.isfinite(given[row]):
