@@ -426,7 +426,9 @@ def test_centering_is_chosen_by_the_data_or_forced() -> None:
     assert list(model.coords["family"]) == ["f1", "f2"]
     # 4 sizes per curve (< 5): the data choose non-centred curves
     chosen = choose_centering(prepare_evaluation(table))
-    assert chosen == {"curve": False, "task": False, "cell": False}
+    assert chosen["curve"] is False and chosen["task"] is False
+    # cells: a boolean per (curve, model) cell (tests/test_centering.py)
+    assert chosen["cell"].shape == (16,) and chosen["cell"].dtype == bool
     forced = build_smooth_model(table, centered=True)
     assert {"a", "log_b", "task_effect"} <= {v.name for v in forced.free_RVs}
 

@@ -34,13 +34,15 @@ dims ``family``) plus, where some task has several curves, a task effect (``task
 dims ``(task, param)``, sd ``task_sigma``), with sds ``a_sigma``, ``log_b_sigma`` and
 correlation ``ab_corr``.
 
-Centred or non-centred, per level, chosen by the data (:func:`choose_centering`): curves are
-centred when every curve has at least :data:`CENTRED_MIN_SIZES` sizes and families have three or
-more curves on average (the data pin each curve and its population; the centred form then
-samples better), non-centred otherwise; task effects are centred only with
-at least 5 curves per task on average (with fewer, the centred task effect made a funnel: R-hat
-3.65 on the open_lm table); the cell deviations and item sds are non-centred (one cell is
-informed by a handful of rows). ``centered=True/False`` forces the curve and task levels.
+Centred or non-centred, per level, chosen by the data
+(:func:`emergestats.models.centering.choose_centering`): curves are centred when every curve has
+at least :data:`CENTRED_MIN_SIZES` sizes and families have three or more curves on average (the
+data pin each curve and its population; the centred form then samples better), non-centred
+otherwise; task effects are centred only with at least 5 curves per task on average (with
+fewer, the centred task effect made a funnel: R-hat 3.65 on the open_lm table); each cell
+deviation is centred where the cell's rows read its ``log CE`` more sharply than the typical
+``cell_sigma`` and non-centred elsewhere; item sds are non-centred. ``centered=True/False``
+forces the curve and task levels.
 
 Starting point: :func:`emergestats.models.prepare.initial_curves` reads a rough ``(a, log b)``
 per curve off the data; the builders keep it as ``model.emergestats_start`` and
@@ -60,7 +62,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,6 +71,7 @@ import pytensor.tensor as pt
 
 from emergestats.data.table import CURVE_KEY, curve_labels, validate_items
 from emergestats.errors import ConfigError, DataFormatError
+from emergestats.models.centering import CENTRED_MIN_SIZES, choose_centering
 from emergestats.models.forward import grade_logit
 from emergestats.models.latent import P_MIN, broken_log_cross_entropy, log_cross_entropy
 from emergestats.models.likelihoods import add_metric_likelihoods
@@ -85,6 +88,7 @@ from emergestats.models.prepare import (
 from emergestats.models.priors import PriorSpec, prior_variable, resolve_priors
 
 __all__ = [
+    "CENTRED_MIN_SIZES",
     "PreparedData",
     "build_broken_model",
     "build_item_model",
@@ -96,32 +100,10 @@ __all__ = [
     "prepare_evaluation",
 ]
 
-#: Fewest sizes per curve for the centred curve level.
-CENTRED_MIN_SIZES: Final[int] = 5
-
 
 def _warn(message: str, *, warn: bool) -> None:
     if warn:
         warnings.warn(message, UserWarning, stacklevel=4)
-
-
-def choose_centering(data: PreparedData) -> dict[str, bool]:
-    """Centred (``True``) or non-centred per level, from the data (see the module docstring)."""
-    sizes_per_curve = np.array(
-        [len(np.unique(data.x[data.curve_index == c])) for c in range(len(data.curve_labels))]
-    )
-    curves_per_task = np.bincount(data.task_index, minlength=len(data.task_labels))
-    curves_per_family = np.bincount(data.family_index, minlength=len(data.family_labels))
-    return {
-        # centred only where the curves pin themselves (many sizes) and their population is
-        # informed (several curves per family): the ladder's single curve (12 sizes) mixed at
-        # min bulk ESS 442 (R-hat 1.0104) centred and 795 (R-hat 1.008) non-centred
-        "curve": bool(sizes_per_curve.min() >= CENTRED_MIN_SIZES and curves_per_family.mean() >= 3),
-        "task": bool(curves_per_task.mean() >= 5),
-        # non-centred: on a 3-curve simulated fit (300-item rows) the centred cells gave half
-        # the bulk ESS and a divergence where the non-centred gave none
-        "cell": False,
-    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,21 +200,21 @@ def add_cells_and_items(
     priors: dict[str, PriorSpec],
     *,
     floor: bool,
-    centered_cells: bool = False,
+    centered_cells: bool | np.ndarray = False,
 ) -> tuple[Any, Any]:
     """Cell deviations, floor and item-difficulty sds; returns per-row ``(CE, item_sd)``.
 
-    Variables: ``cell_sigma``, ``cell_z`` and the deterministic ``cell_deviation`` (dims
-    ``cell``); ``floor`` (dims ``curve``, if asked); ``item_sd_median``, ``item_sd_spread``,
-    ``item_sd_z`` and the deterministic ``item_sd`` (dims ``curve``); the deterministic
-    ``log_ce`` (dims ``cell``: ``log`` of the cell's typical per-token CE).
+    Variables: ``cell_sigma``, the deviations ``cell_deviation`` (dims ``cell``; free
+    ``cell_deviation_centred`` for the cells ``centered_cells`` marks, ``cell_z`` for the rest:
+    :func:`_partly_centred_normal`); ``floor`` (dims ``curve``, if asked); ``item_sd_median``,
+    ``item_sd_spread``, ``item_sd_z`` and the deterministic ``item_sd`` (dims ``curve``); the
+    deterministic ``log_ce`` (dims ``cell``: ``log`` of the cell's typical per-token CE).
     """
     cell_sigma = prior_variable("cell_sigma", priors["cell_sigma"])
-    if centered_cells:
-        deviation = pm.Normal("cell_deviation", 0.0, cell_sigma, dims="cell")
-    else:
-        cell_z = pm.Normal("cell_z", 0.0, 1.0, dims="cell")
-        deviation = pm.Deterministic("cell_deviation", cell_sigma * cell_z, dims="cell")
+    centred = np.broadcast_to(np.asarray(centered_cells, dtype=bool), (len(data.cell_curve),))
+    deviation = _partly_centred_normal(
+        "cell_deviation", "cell_z", cell_sigma, centred, dim="cell", labels=data.coords()["cell"]
+    )
     ce_cell = pt.exp(log_ce_cell + deviation)
     if floor:
         floor_var = prior_variable("floor", priors["floor"], dims="curve")
@@ -257,6 +239,30 @@ def add_cells_and_items(
         own = pt.set_subtensor(pt.zeros(len(data.curve_labels))[np.flatnonzero(informed)], item_z)
         item_sd = pm.Deterministic("item_sd", median * pt.exp(spread * own), dims="curve")
     return ce_cell[data.cell_index], item_sd[data.curve_index]
+
+
+def _partly_centred_normal(
+    name: str, z_name: str, sigma: Any, centred: np.ndarray, *, dim: str, labels: Any
+) -> Any:
+    """``Normal(0, sigma)`` over ``dim``, centred where ``centred`` is true, non-centred elsewhere.
+
+    Free variables ``<name>_centred`` (dims ``<dim>_centred``) and ``z_name`` (dims
+    ``<dim>_noncentred``), only those that have elements; the deterministic ``name`` (dims
+    ``dim``) holds all of them in order.
+    """
+    model = pm.modelcontext(None)
+    labels = list(labels)
+    where_c, where_nc = np.flatnonzero(centred), np.flatnonzero(~centred)
+    values = pt.zeros(len(labels))
+    if len(where_c):
+        model.add_coord(f"{dim}_centred", [labels[i] for i in where_c])
+        free_c = pm.Normal(f"{name}_centred", 0.0, sigma, dims=f"{dim}_centred")
+        values = pt.set_subtensor(values[where_c], free_c)
+    if len(where_nc):
+        model.add_coord(f"{dim}_noncentred", [labels[i] for i in where_nc])
+        z = pm.Normal(z_name, 0.0, 1.0, dims=f"{dim}_noncentred")
+        values = pt.set_subtensor(values[where_nc], sigma * z)
+    return pm.Deterministic(name, values, dims=dim)
 
 
 def item_sd_informed(data: PreparedData) -> np.ndarray:
@@ -307,8 +313,10 @@ def _record_build(
     return model
 
 
-def _centering(data: PreparedData, centered: bool | None) -> dict[str, bool]:
-    chosen = choose_centering(data)
+def _centering(
+    data: PreparedData, centered: bool | None, priors: dict[str, PriorSpec]
+) -> dict[str, Any]:
+    chosen = choose_centering(data, priors)
     if centered is None:
         return chosen
     return {"curve": bool(centered), "task": bool(centered), "cell": chosen["cell"]}
@@ -370,7 +378,7 @@ def smooth_model_from_prepared(
     lure: bool = False,
 ) -> pm.Model:
     """:func:`build_smooth_model` on already prepared data."""
-    centering = _centering(data, centered)
+    centering = _centering(data, centered, priors)
     with pm.Model(coords=data.coords()) as model:
         a, b = add_curve_population(
             family_index=data.family_index,
@@ -460,7 +468,7 @@ def broken_model_from_prepared(
     width = float(priors["break_width"]["value"])
     if width <= 0:
         raise ConfigError(f"prior 'break_width' value must be positive, not {width!r}")
-    centering = _centering(data, centered)
+    centering = _centering(data, centered, priors)
     with pm.Model(coords=data.coords()) as model:
         a, b = add_curve_population(
             family_index=data.family_index,

@@ -1,0 +1,141 @@
+"""Centred or non-centred, chosen from the data: per level, and per cell within a level.
+
+A hierarchical parameter ``theta ~ Normal(mu, sigma)`` can be sampled as itself (centred) or
+as ``mu + sigma z`` with ``z ~ Normal(0, 1)`` (non-centred). Which samples better depends on
+how strongly the data pin ``theta`` compared with ``sigma``: data much sharper than ``sigma``
+make the non-centred ``z`` and ``sigma`` a narrow curved ridge (changing ``sigma`` must move
+every ``z``), data weaker than ``sigma`` make the centred form a funnel. Real benchmark tables
+hold both kinds side by side (a 2,000-item arithmetic count next to a 0-of-50 exact match), so
+the choice is made per (curve, model) cell, from how precisely each cell's rows read its
+``log CE`` (:func:`cell_log_ce_precision`).
+
+How a row reads its ``log CE``
+------------------------------
+The row's own forward map (:func:`emergestats.models.likelihoods.row_expectations`, the same
+maps the model uses) is evaluated on a grid of ``log CE`` with the map parameters at their
+prior medians; the observed score is located on it, and the sd of that reading is the score's
+sampling sd (binomial, or the reported or map-implied standard error) over the map's slope
+there. A count at 0 or at ``n`` and a score outside the map's range only bound ``log CE``:
+they read nothing (precision 0). The same readings give every curve a weighted straight line
+(:func:`curve_log_ce_fit`) used to start the sampler.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numpy as np
+
+from emergestats.models.likelihoods import UNIT_PRIORS, row_expectations
+from emergestats.models.prepare import COUNT_ROLES, PreparedData
+from emergestats.models.priors import PriorSpec
+
+#: Fewest sizes per curve for the centred curve level.
+CENTRED_MIN_SIZES: Final[int] = 5
+
+#: Grid of ``log CE`` (nats per token) on which each row's map is located.
+LOG_CE_GRID: Final[np.ndarray] = np.linspace(-10.0, 4.0, 281)
+
+
+def prior_scale(spec: PriorSpec) -> float:
+    """Typical value of a positive prior: the median of a log-normal, the scale otherwise."""
+    dist = spec["dist"]
+    if dist == "LogNormal":
+        return float(np.exp(np.mean(spec["mu"])))
+    if dist == "HalfNormal":
+        return float(np.mean(spec["sigma"])) * 0.6745
+    if dist == "Gamma":
+        return float(spec["alpha"] / spec["beta"])
+    if dist == "Exponential":
+        return float(np.log(2.0) / spec["lam"])
+    if dist == "Beta":
+        return float(spec["alpha"] / (spec["alpha"] + spec["beta"]))
+    raise ValueError(f"no typical value for a {dist!r} prior")
+
+
+def _median_map_parameters(data: PreparedData, priors: dict[str, PriorSpec]) -> dict[str, Any]:
+    units = {str(u) for u in data.observations.unit}
+    return {
+        "choice_noise": prior_scale(priors["choice_noise"]),
+        "lure": 0.0,
+        "distractor_concentration": prior_scale(priors["distractor_concentration"]),
+        "tokens_per_unit": {
+            u: float(np.exp(priors[key]["mu"])) for u, key in UNIT_PRIORS.items() if u in units
+        },
+    }
+
+
+def row_log_ce_readings(
+    data: PreparedData, priors: dict[str, PriorSpec]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per table row: the ``log CE`` its score implies and the precision of that reading.
+
+    Rows out of the likelihood, and rows that only bound ``log CE`` (a count at 0 or ``n``,
+    a score outside the map's range), get ``nan`` and precision 0.
+    """
+    obs = data.observations
+    estimate = np.full(len(obs.score), np.nan)
+    precision = np.zeros(len(obs.score))
+    params = _median_map_parameters(data, priors)
+    item_sd = prior_scale(priors["item_sd_median"])
+    grid_ce = np.exp(LOG_CE_GRID)[:, None]
+    for role in obs.roles_present():
+        rows = obs.rows_of(role)
+        ce = grid_ce * np.ones(len(rows))
+        with np.errstate(all="ignore"):
+            mean, spread = row_expectations(obs, rows, role, ce, np.full_like(ce, item_sd), params)
+        mean = np.asarray(mean, dtype=float)  # (grid, rows)
+        y = obs.score[rows]
+        n = obs.n_items[rows]
+        low, high = np.nanmin(mean, axis=0), np.nanmax(mean, axis=0)
+        nearest = np.nanargmin(np.abs(mean - y), axis=0)
+        columns = np.arange(len(rows))
+        slope = np.gradient(mean, LOG_CE_GRID, axis=0)[nearest, columns]
+        if role in COUNT_ROLES:
+            inside = (y * n >= 0.5) & (y * n <= n - 0.5)
+            noise = np.sqrt(np.clip(y * (1.0 - y), 0.0, None) / n)
+        else:
+            span = high - low
+            inside = (y > low + 1e-3 * span) & (y < high - 1e-3 * span)
+            sd_map = np.asarray(spread, dtype=float)[nearest, columns] / np.sqrt(n)
+            reported = obs.stderr[rows]
+            noise = np.where(np.isfinite(reported), reported, sd_map)
+        usable = inside & np.isfinite(noise) & (noise > 0) & (np.abs(slope) > 0)
+        estimate[rows[usable]] = LOG_CE_GRID[nearest[usable]]
+        precision[rows[usable]] = (slope[usable] / noise[usable]) ** 2
+    return estimate, precision
+
+
+def cell_log_ce_precision(data: PreparedData, priors: dict[str, PriorSpec]) -> np.ndarray:
+    """Per (curve, model) cell: the summed precision of its rows' ``log CE`` readings."""
+    _, precision = row_log_ce_readings(data, priors)
+    return np.bincount(data.cell_index, weights=precision, minlength=len(data.cell_curve))
+
+
+def choose_centering(
+    data: PreparedData, priors: dict[str, PriorSpec] | None = None
+) -> dict[str, Any]:
+    """Centred (``True``) or non-centred per level, from the data.
+
+    ``curve``: centred when every curve has at least :data:`CENTRED_MIN_SIZES` sizes and
+    families have three or more curves on average (the ladder's single curve of 12 sizes mixed
+    at min bulk ESS 442 centred and 795 non-centred). ``task``: centred with at least 5 curves
+    per task on average (with fewer, the centred task effect made a funnel: R-hat 3.65 on the
+    open_lm table). ``cell``: a boolean per (curve, model) cell, centred where its rows read
+    ``log CE`` with an sd below the typical ``cell_sigma`` (:func:`cell_log_ce_precision`).
+    """
+    from emergestats.models.priors import resolve_priors
+
+    resolved = resolve_priors(priors) if priors is None else priors
+    sizes_per_curve = np.array(
+        [len(np.unique(data.x[data.curve_index == c])) for c in range(len(data.curve_labels))]
+    )
+    curves_per_task = np.bincount(data.task_index, minlength=len(data.task_labels))
+    curves_per_family = np.bincount(data.family_index, minlength=len(data.family_labels))
+    sigma = prior_scale(resolved["cell_sigma"])
+    precision = cell_log_ce_precision(data, resolved)
+    return {
+        "curve": bool(sizes_per_curve.min() >= CENTRED_MIN_SIZES and curves_per_family.mean() >= 3),
+        "task": bool(curves_per_task.mean() >= 5),
+        "cell": precision * sigma**2 > 1.0,
+    }

@@ -1,0 +1,107 @@
+"""Centring chosen from the data: per-row readings of log CE, per-cell centring, the builder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytensor
+import pytest
+
+from emergestats.models import forward
+from emergestats.models.builders import build_smooth_model
+from emergestats.models.centering import (
+    LOG_CE_GRID,
+    choose_centering,
+    prior_scale,
+    row_log_ce_readings,
+)
+from emergestats.models.prepare import prepare_evaluation
+from emergestats.models.priors import resolve_priors
+
+PRIORS = resolve_priors(None)
+ITEM_SD = prior_scale(PRIORS["item_sd_median"])
+
+
+def exact_match_table(rates: list[float], n_items: list[int], length: float = 2.0) -> pd.DataFrame:
+    sizes = np.logspace(7, 10, len(rates))
+    return pd.DataFrame(
+        {
+            "task": "t",
+            "subtask": "t",
+            "family": "f",
+            "model": [f"m{i}" for i in range(len(rates))],
+            "params": sizes,
+            "shots": 0,
+            "metric": "exact_str_match",
+            "metric_kind": "exact_match",
+            "score": rates,
+            "n_items": n_items,
+            "chance": np.nan,
+            "source": "test",
+            "target_tokens": length,
+        }
+    )
+
+
+def test_prior_scale_is_the_median_or_scale() -> None:
+    assert prior_scale({"dist": "LogNormal", "mu": np.log(0.1), "sigma": 0.6}) == pytest.approx(0.1)
+    assert prior_scale({"dist": "HalfNormal", "sigma": 1.0}) == pytest.approx(0.6745)
+    assert prior_scale({"dist": "Beta", "alpha": 1.0, "beta": 3.0}) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="no typical value"):
+        prior_scale({"dist": "Uniform"})
+
+
+def test_a_count_reads_its_log_ce_through_the_forward_map() -> None:
+    # the score the map gives at a known log CE (item sd at its prior median) is read back
+    true_log_ce = np.array([-2.0, -1.0, 0.0])
+    prepared = prepare_evaluation(exact_match_table([0.5, 0.5, 0.5], [2000, 2000, 2000]))
+    # the rows' own length histograms (a mean-only length is a shifted Poisson around it)
+    lv, lw = prepared.observations.length_values, prepared.observations.length_weights
+    rates = forward.exact_match(np.exp(true_log_ce), np.full(3, ITEM_SD), lv, lw)
+    prepared.observations.score = np.asarray(rates, dtype=float)
+    estimate, precision = row_log_ce_readings(prepared, PRIORS)
+    step = LOG_CE_GRID[1] - LOG_CE_GRID[0]
+    np.testing.assert_allclose(estimate, true_log_ce, atol=step / 2 + 1e-9)
+    # precision = (slope / binomial sd)^2, the slope by finite differences of the same map
+    h = 1e-4
+    slope = (
+        forward.exact_match(np.exp(true_log_ce + h), np.full(3, ITEM_SD), lv, lw)
+        - forward.exact_match(np.exp(true_log_ce - h), np.full(3, ITEM_SD), lv, lw)
+    ) / (2 * h)
+    expected = slope**2 / (rates * (1 - rates) / 2000)
+    np.testing.assert_allclose(precision, expected, rtol=0.15)
+
+
+def test_counts_at_the_bounds_read_nothing() -> None:
+    table = exact_match_table([0.0, 0.3, 1.0], [500, 500, 500])
+    estimate, precision = row_log_ce_readings(prepare_evaluation(table), PRIORS)
+    assert np.isnan(estimate[[0, 2]]).all() and (precision[[0, 2]] == 0).all()
+    assert np.isfinite(estimate[1]) and precision[1] > 0
+
+
+def test_cells_are_centred_where_their_rows_are_sharp() -> None:
+    # a 3000-item count at 40% reads log CE to ~0.03 (< cell_sigma's median 0.1): centred;
+    # 10 items read it to ~0.3, and a count at 0 bounds it only: non-centred
+    table = exact_match_table([0.0, 0.4, 0.4], [3000, 10, 3000])
+    chosen = choose_centering(prepare_evaluation(table))
+    np.testing.assert_array_equal(chosen["cell"], [False, False, True])
+    assert chosen["curve"] is False  # 3 sizes < CENTRED_MIN_SIZES
+
+
+def test_the_builder_splits_cells_into_centred_and_non_centred() -> None:
+    table = exact_match_table([0.0, 0.4, 0.4], [3000, 10, 3000])
+    model = build_smooth_model(table)
+    free = {v.name for v in model.free_RVs}
+    assert {"cell_deviation_centred", "cell_z"} <= free
+    assert len(model.coords["cell_centred"]) == 1 and len(model.coords["cell_noncentred"]) == 2
+    assert model.named_vars_to_dims["cell_deviation"] == ("cell",)
+    # the deviation of the centred cell is its free value, of the others sigma * z
+    point = model.initial_point()
+    point["cell_deviation_centred"] = np.array([0.2])
+    point["cell_z"] = np.array([1.0, -1.0])
+    sigma = np.exp(point["cell_sigma_log__"])
+    needed = ("cell_sigma_log__", "cell_deviation_centred", "cell_z")
+    inputs = [v for v in model.value_vars if v.name in needed]
+    deviation = model.replace_rvs_by_values([model["cell_deviation"]])[0]
+    values = pytensor.function(inputs, deviation)(*(point[v.name] for v in inputs))
+    np.testing.assert_allclose(values, [sigma, -sigma, 0.2])
