@@ -203,6 +203,18 @@ def test_predict_table_covers_rows_in_and_out_of_the_fit(
         smooth_fit.predict_table(unknown)
 
 
+def test_predict_table_rows_without_a_map_get_a_reason_and_no_warning(
+    smooth_fit: Fit, table: pd.DataFrame
+) -> None:
+    mapped = table.drop_duplicates(["task", "model"]).iloc[:2]
+    unmapped = mapped.assign(metric="bleu", metric_kind="bleu", score=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an all-NaN column must not warn "Mean of empty slice"
+        pred = smooth_fit.predict_table(pd.concat([mapped, unmapped]), random_seed=1)
+    assert pred["mean"].iloc[:2].notna().all() and pred["mean"].iloc[2:].isna().all()
+    assert (pred["reason"].iloc[2:] == "no forward map for this metric kind").all()
+
+
 def test_predict_with_item_noise_is_seeded(smooth_fit: Fit) -> None:
     first = smooth_fit.predict([1e8, 1e10], n_items=40, random_seed=5)
     again = smooth_fit.predict([1e8, 1e10], n_items=40, random_seed=5)

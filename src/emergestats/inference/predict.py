@@ -185,12 +185,17 @@ def predict_rows(
                 observed[:, part] = rng.normal(mean, sd)
 
     frame = new.table.copy()
-    with np.errstate(invalid="ignore"):
-        frame["mean"] = np.nanmean(observed, axis=0) if rows else []
-    quantiles = np.nanquantile(observed, [0.05, 0.5, 0.95], axis=0)
-    for name, values in zip(("q05", "q50", "q95"), quantiles, strict=True):
+    # summaries only over the rows that have a prediction (the others keep NaN and a reason)
+    predicted = np.flatnonzero(reason == "")
+    summaries = np.full((5, rows), np.nan)
+    if len(predicted):
+        summaries[0, predicted] = np.nanmean(observed[:, predicted], axis=0)
+        summaries[1:4, predicted] = np.nanquantile(
+            observed[:, predicted], [0.05, 0.5, 0.95], axis=0
+        )
+        summaries[4, predicted] = np.nanmean(expected[:, predicted], axis=0)
+    for name, values in zip(("mean", "q05", "q50", "q95", "expected"), summaries, strict=True):
         frame[name] = values
-    frame["expected"] = np.nanmean(expected, axis=0)
     frame["reason"] = reason
     draws = RowDraws(observed, expected, ce, noise_sd, obs.role.copy())
     return frame, (draws if return_draws else None)
