@@ -85,7 +85,8 @@ def test_cells_are_centred_where_their_rows_are_sharp() -> None:
     table = exact_match_table([0.0, 0.4, 0.4], [3000, 10, 3000])
     chosen = choose_centering(prepare_evaluation(table))
     np.testing.assert_array_equal(chosen["cell"], [False, False, True])
-    assert chosen["curve"] is False  # 3 sizes < CENTRED_MIN_SIZES
+    # one curve in its family: its a and log b stay non-centred
+    assert not chosen["curve"][0].any() and not chosen["curve"][1].any()
 
 
 def test_the_builder_splits_cells_into_centred_and_non_centred() -> None:
@@ -105,3 +106,21 @@ def test_the_builder_splits_cells_into_centred_and_non_centred() -> None:
     deviation = model.replace_rvs_by_values([model["cell_deviation"]])[0]
     values = pytensor.function(inputs, deviation)(*(point[v.name] for v in inputs))
     np.testing.assert_allclose(values, [sigma, -sigma, 0.2])
+
+
+def test_curves_pinned_by_their_rows_are_centred() -> None:
+    # three curves of one family: two measured sharply at three sizes, one only at 0 counts
+    frames = []
+    for task, rates, n in (
+        ("sharp", [0.2, 0.4, 0.6], 3000),
+        ("also", [0.1, 0.3, 0.5], 3000),
+        ("zeros", [0.0, 0.0, 0.0], 50),
+    ):
+        frames.append(exact_match_table(rates, [n] * 3).assign(task=task, subtask=task))
+    table = pd.concat(frames, ignore_index=True)
+    centred_a, centred_log_b = choose_centering(prepare_evaluation(table))["curve"]
+    np.testing.assert_array_equal(centred_a, [True, True, False])
+    np.testing.assert_array_equal(centred_log_b, [True, True, False])
+    model = build_smooth_model(table)
+    assert list(model.coords["curve_centred_a"]) == ["sharp/f/0", "also/f/0"]
+    assert list(model.coords["curve_noncentred_log_b"]) == ["zeros/f/0"]

@@ -178,7 +178,7 @@ def test_pointwise_log_likelihood_finite_at_extreme_latent() -> None:
     model = build_smooth_model(table, centered=True)
     for a_value in (40.0, -40.0):
         point = model.initial_point()
-        point["a"] = np.full(2, a_value)
+        point["a_centred"] = np.full(2, a_value)
         logp = model.compile_logp(vars=model.observed_RVs, sum=False)(point)
         assert all(np.all(np.isfinite(v)) for v in logp)
 
@@ -421,16 +421,19 @@ def test_token_edit_distance_longer_than_the_answer_is_refused() -> None:
 def test_centering_is_chosen_by_the_data_or_forced() -> None:
     table = pd.concat([make_table(family="f1"), make_table(family="f2")], ignore_index=True)
     model = build_smooth_model(table, centered=False)
-    assert {"z_a", "z_log_b", "task_effect_z", "cell_z"} <= {v.name for v in model.free_RVs}
+    assert {"z_a", "z_log_b", "task_effect_z"} <= {v.name for v in model.free_RVs}
     assert model.named_vars_to_dims["task_effect"] == ("task", "param")
+    assert model.named_vars_to_dims["a"] == ("curve",)
     assert list(model.coords["family"]) == ["f1", "f2"]
-    # 4 sizes per curve (< 5): the data choose non-centred curves
+    # two curves per family (< 3): the family mean and its curves are one ridge either way, so
+    # the data choose non-centred curves; cells: a boolean per (curve, model) cell
     chosen = choose_centering(prepare_evaluation(table))
-    assert chosen["curve"] is False and chosen["task"] is False
-    # cells: a boolean per (curve, model) cell (tests/test_centering.py)
+    centred_a, centred_log_b = chosen["curve"]
+    assert not centred_a.any() and not centred_log_b.any() and chosen["task"] is False
     assert chosen["cell"].shape == (16,) and chosen["cell"].dtype == bool
     forced = build_smooth_model(table, centered=True)
-    assert {"a", "log_b", "task_effect"} <= {v.name for v in forced.free_RVs}
+    assert {"a_centred", "log_b_centred", "task_effect"} <= {v.name for v in forced.free_RVs}
+    assert not {"z_a", "z_log_b"} & {v.name for v in forced.free_RVs}
 
 
 def test_broken_model_has_the_floor_too() -> None:

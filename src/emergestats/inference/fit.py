@@ -134,7 +134,19 @@ def check_sampler(sampler: str) -> None:
 #: far outside tightly measured rows, where chains stuck with log-likelihoods ~1e7 below the
 #: mode. Scales, correlations and item spreads are still jittered, so chains start apart.
 UNJITTERED: Final[frozenset[str]] = frozenset(
-    {"a", "log_b", "z_a", "z_log_b", "a_mu", "log_b_mu", "cell_deviation", "cell_z"}
+    {
+        "a",
+        "log_b",
+        "a_centred",
+        "log_b_centred",
+        "z_a",
+        "z_log_b",
+        "a_mu",
+        "log_b_mu",
+        "cell_deviation",
+        "cell_deviation_centred",
+        "cell_z",
+    }
 )
 
 

@@ -34,15 +34,13 @@ dims ``family``) plus, where some task has several curves, a task effect (``task
 dims ``(task, param)``, sd ``task_sigma``), with sds ``a_sigma``, ``log_b_sigma`` and
 correlation ``ab_corr``.
 
-Centred or non-centred, per level, chosen by the data
-(:func:`emergestats.models.centering.choose_centering`): curves are centred when every curve has
-at least :data:`CENTRED_MIN_SIZES` sizes and families have three or more curves on average (the
-data pin each curve and its population; the centred form then samples better), non-centred
-otherwise; task effects are centred only with at least 5 curves per task on average (with
-fewer, the centred task effect made a funnel: R-hat 3.65 on the open_lm table); each cell
-deviation is centred where the cell's rows read its ``log CE`` more sharply than the typical
-``cell_sigma`` and non-centred elsewhere; item sds are non-centred. ``centered=True/False``
-forces the curve and task levels.
+Centred or non-centred, chosen by the data (:mod:`emergestats.models.centering`): per curve
+for ``a`` and for ``log b`` (centred where the rows pin them more sharply than the population
+spread, and the family has three curves or more), per (curve, model) cell for the deviation
+(centred where the cell's rows read its ``log CE`` more sharply than the typical
+``cell_sigma``), and for the task effects (centred with at least 5 curves per task on
+average; with fewer, the centred task effect made a funnel: R-hat 3.65 on the open_lm table);
+item sds are non-centred. ``centered=True/False`` forces the curve and task levels.
 
 Starting point: :func:`emergestats.models.prepare.initial_curves` reads a rough ``(a, log b)``
 per curve off the data; the builders keep it as ``model.emergestats_start`` and
@@ -60,7 +58,7 @@ Inputs not in the table
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,7 +69,7 @@ import pytensor.tensor as pt
 
 from emergestats.data.table import CURVE_KEY, curve_labels, validate_items
 from emergestats.errors import ConfigError, DataFormatError
-from emergestats.models.centering import CENTRED_MIN_SIZES, choose_centering
+from emergestats.models.centering import choose_centering
 from emergestats.models.forward import grade_logit
 from emergestats.models.latent import P_MIN, broken_log_cross_entropy, log_cross_entropy
 from emergestats.models.likelihoods import add_metric_likelihoods
@@ -88,7 +86,6 @@ from emergestats.models.prepare import (
 from emergestats.models.priors import PriorSpec, prior_variable, resolve_priors
 
 __all__ = [
-    "CENTRED_MIN_SIZES",
     "PreparedData",
     "build_broken_model",
     "build_item_model",
@@ -117,9 +114,10 @@ def add_curve_population(
     task_index: np.ndarray,
     task_effects: bool,
     priors: dict[str, PriorSpec],
-    centered: bool,
+    centered: bool | tuple[np.ndarray, np.ndarray],
     task_centered: bool | None = None,
     initial: tuple[np.ndarray, np.ndarray] | None = None,
+    curve_labels: Sequence[str] | None = None,
 ) -> tuple[Any, Any]:
     """Add ``a`` and ``b`` (dims ``curve``) and their population to the current model.
 
@@ -127,10 +125,21 @@ def add_curve_population(
     ``ab_corr_unit`` (``(ab_corr + 1) / 2 ~ Beta(eta, eta)``, the LKJ(eta) marginal of a 2x2
     correlation) and the deterministic ``ab_corr``; with task effects ``task_sigma`` (dims
     ``param``) and ``task_effect`` (dims ``(task, param)``, free when centred, else
-    ``task_effect_z``); then ``a``, ``log_b`` (free in the centred form, deterministic in the
-    non-centred one, where ``z_a``, ``z_log_b`` are free) and the deterministic ``b``.
+    ``task_effect_z``); then the deterministics ``a``, ``log_b`` and ``b``.
+
+    ``centered`` is one flag for every curve, or a pair of boolean arrays over the curves (for
+    ``a`` and for ``log_b``, from :func:`emergestats.models.centering.curve_centering`). A
+    centred ``a`` is the free ``a_centred`` (dims ``curve_centred_a``), a non-centred one
+    ``a_mu + ... + a_sigma z_a`` (``z_a``, dims ``curve_noncentred_a``); ``log_b`` likewise
+    (``log_b_centred``, ``z_log_b``), normal given ``a`` with the correlation ``ab_corr``.
     """
-    task_centered = centered if task_centered is None else task_centered
+    task_centered = bool(np.all(centered)) if task_centered is None else task_centered
+    n_curves = len(family_index)
+    labels = list(curve_labels) if curve_labels is not None else [str(i) for i in range(n_curves)]
+    if isinstance(centered, tuple):
+        centred_a, centred_log_b = (np.asarray(c, dtype=bool) for c in centered)
+    else:
+        centred_a = centred_log_b = np.full(n_curves, bool(centered))
     a_mu = prior_variable("a_mu", priors["a_mu"], dims="family")
     log_b_mu = prior_variable("log_b_mu", priors["log_b_mu"], dims="family")
     start: dict[str, np.ndarray] = {}
@@ -139,14 +148,17 @@ def add_curve_population(
         families = np.unique(family_index)
         a_mu0 = np.array([a0[family_index == f].mean() for f in families])
         log_b_mu0 = np.array([log_b0[family_index == f].mean() for f in families])
+        z_a0 = (a0 - a_mu0[family_index]) / np.exp(priors["a_sigma"].get("mu", 0.0))
+        z_log_b0 = (log_b0 - log_b_mu0[family_index]) / np.exp(priors["log_b_sigma"].get("mu", 0.0))
         start = {
             "a_mu": a_mu0,
             "log_b_mu": log_b_mu0,
             "a": a0,
             "log_b": log_b0,
-            "z_a": (a0 - a_mu0[family_index]) / np.exp(priors["a_sigma"].get("mu", 0.0)),
-            "z_log_b": (log_b0 - log_b_mu0[family_index])
-            / np.exp(priors["log_b_sigma"].get("mu", 0.0)),
+            "a_centred": a0[centred_a],
+            "log_b_centred": log_b0[centred_log_b],
+            "z_a": z_a0[~centred_a],
+            "z_log_b": z_log_b0[~centred_log_b],
         }
         # kept beside the model (a model with initial values cannot be transformed by PyMC,
         # e.g. for its pointwise log-likelihood); emergestats.fit starts the sampler there
@@ -172,24 +184,22 @@ def add_curve_population(
         mean_a = mean_a + task_effect[task_index, 0]
         mean_log_b = mean_log_b + task_effect[task_index, 1]
 
-    conditional_sd = log_b_sigma * pt.sqrt(1.0 - corr**2)
-    if centered:
-        a = pm.Normal("a", mu=mean_a, sigma=a_sigma, dims="curve")
-        log_b = pm.Normal(
-            "log_b",
-            mu=mean_log_b + corr * log_b_sigma / a_sigma * (a - mean_a),
-            sigma=conditional_sd,
-            dims="curve",
-        )
-    else:
-        z_a = pm.Normal("z_a", 0.0, 1.0, dims="curve")
-        z_log_b = pm.Normal("z_log_b", 0.0, 1.0, dims="curve")
-        a = pm.Deterministic("a", mean_a + a_sigma * z_a, dims="curve")
-        log_b = pm.Deterministic(
-            "log_b",
-            mean_log_b + log_b_sigma * corr * z_a + conditional_sd * z_log_b,
-            dims="curve",
-        )
+    ones = pt.ones(n_curves)
+    a = partly_centred_normal(
+        "a", "z_a", mean_a, a_sigma * ones, centred_a, dim="curve", labels=labels, suffix="a"
+    )
+    # log b given a: the conditional of the bivariate normal population
+    standardised_a = (a - mean_a) / a_sigma
+    log_b = partly_centred_normal(
+        "log_b",
+        "z_log_b",
+        mean_log_b + log_b_sigma * corr * standardised_a,
+        log_b_sigma * pt.sqrt(1.0 - corr**2) * ones,
+        centred_log_b,
+        dim="curve",
+        labels=labels,
+        suffix="log_b",
+    )
     b = pm.Deterministic("b", pt.exp(log_b), dims="curve")
     return a, b
 
@@ -206,14 +216,20 @@ def add_cells_and_items(
 
     Variables: ``cell_sigma``, the deviations ``cell_deviation`` (dims ``cell``; free
     ``cell_deviation_centred`` for the cells ``centered_cells`` marks, ``cell_z`` for the rest:
-    :func:`_partly_centred_normal`); ``floor`` (dims ``curve``, if asked); ``item_sd_median``,
+    :func:`partly_centred_normal`); ``floor`` (dims ``curve``, if asked); ``item_sd_median``,
     ``item_sd_spread``, ``item_sd_z`` and the deterministic ``item_sd`` (dims ``curve``); the
     deterministic ``log_ce`` (dims ``cell``: ``log`` of the cell's typical per-token CE).
     """
     cell_sigma = prior_variable("cell_sigma", priors["cell_sigma"])
     centred = np.broadcast_to(np.asarray(centered_cells, dtype=bool), (len(data.cell_curve),))
-    deviation = _partly_centred_normal(
-        "cell_deviation", "cell_z", cell_sigma, centred, dim="cell", labels=data.coords()["cell"]
+    deviation = partly_centred_normal(
+        "cell_deviation",
+        "cell_z",
+        0.0,
+        cell_sigma,
+        centred,
+        dim="cell",
+        labels=data.coords()["cell"],
     )
     ce_cell = pt.exp(log_ce_cell + deviation)
     if floor:
@@ -241,27 +257,42 @@ def add_cells_and_items(
     return ce_cell[data.cell_index], item_sd[data.curve_index]
 
 
-def _partly_centred_normal(
-    name: str, z_name: str, sigma: Any, centred: np.ndarray, *, dim: str, labels: Any
+def partly_centred_normal(
+    name: str,
+    z_name: str,
+    mu: Any,
+    sigma: Any,
+    centred: np.ndarray,
+    *,
+    dim: str,
+    labels: Sequence[Any],
+    suffix: str = "",
 ) -> Any:
-    """``Normal(0, sigma)`` over ``dim``, centred where ``centred`` is true, non-centred elsewhere.
+    """``Normal(mu, sigma)`` over ``dim``, centred where ``centred`` is true, non-centred elsewhere.
 
-    Free variables ``<name>_centred`` (dims ``<dim>_centred``) and ``z_name`` (dims
-    ``<dim>_noncentred``), only those that have elements; the deterministic ``name`` (dims
-    ``dim``) holds all of them in order.
+    ``mu`` and ``sigma`` are per element (or broadcast). Free variables ``<name>_centred``
+    (dims ``<dim>_centred[_<suffix>]``) and ``z_name`` (dims ``<dim>_noncentred[_<suffix>]``),
+    only those that have elements; the deterministic ``name`` (dims ``dim``) holds them all in
+    order. Which samples better depends on how sharply the data pin each element
+    (:mod:`emergestats.models.centering`).
     """
     model = pm.modelcontext(None)
     labels = list(labels)
+    tail = f"_{suffix}" if suffix else ""
+    mu = pt.as_tensor_variable(mu) * pt.ones(len(labels))
+    sigma = pt.as_tensor_variable(sigma) * pt.ones(len(labels))
     where_c, where_nc = np.flatnonzero(centred), np.flatnonzero(~centred)
     values = pt.zeros(len(labels))
     if len(where_c):
-        model.add_coord(f"{dim}_centred", [labels[i] for i in where_c])
-        free_c = pm.Normal(f"{name}_centred", 0.0, sigma, dims=f"{dim}_centred")
+        model.add_coord(f"{dim}_centred{tail}", [labels[i] for i in where_c])
+        free_c = pm.Normal(
+            f"{name}_centred", mu[where_c], sigma[where_c], dims=f"{dim}_centred{tail}"
+        )
         values = pt.set_subtensor(values[where_c], free_c)
     if len(where_nc):
-        model.add_coord(f"{dim}_noncentred", [labels[i] for i in where_nc])
-        z = pm.Normal(z_name, 0.0, 1.0, dims=f"{dim}_noncentred")
-        values = pt.set_subtensor(values[where_nc], sigma * z)
+        model.add_coord(f"{dim}_noncentred{tail}", [labels[i] for i in where_nc])
+        z = pm.Normal(z_name, 0.0, 1.0, dims=f"{dim}_noncentred{tail}")
+        values = pt.set_subtensor(values[where_nc], mu[where_nc] + sigma[where_nc] * z)
     return pm.Deterministic(name, values, dims=dim)
 
 
@@ -388,6 +419,7 @@ def smooth_model_from_prepared(
             centered=centering["curve"],
             task_centered=centering["task"],
             initial=initial_curves(data),
+            curve_labels=data.curve_labels,
         )
         cc = data.cell_curve
         log_ce_cell = log_cross_entropy(data.cell_x, a[cc], b[cc])
@@ -478,6 +510,7 @@ def broken_model_from_prepared(
             centered=centering["curve"],
             task_centered=centering["task"],
             initial=initial_curves(data),
+            curve_labels=data.curve_labels,
         )
         log_n_break = pm.Uniform("log_n_break", lower=low, upper=high, dims="curve")
         break_level = prior_variable("break_level", priors["break_level"], dims="curve")
@@ -652,6 +685,7 @@ def item_model_from_prepared(data: PreparedItems, *, priors: dict[str, PriorSpec
             task_effects=data.task_effects,
             priors=priors,
             centered=True,
+            curve_labels=data.curve_labels,
         )
         difficulty_sigma = prior_variable("item_difficulty_sigma", priors["item_difficulty_sigma"])
         difficulty = pm.Normal("item_difficulty", 0.0, difficulty_sigma, dims="item")

@@ -7,7 +7,7 @@ make the non-centred ``z`` and ``sigma`` a narrow curved ridge (changing ``sigma
 every ``z``), data weaker than ``sigma`` make the centred form a funnel. Real benchmark tables
 hold both kinds side by side (a 2,000-item arithmetic count next to a 0-of-50 exact match), so
 the choice is made per (curve, model) cell, from how precisely each cell's rows read its
-``log CE`` (:func:`cell_log_ce_precision`).
+``log CE``, and per curve for ``a`` and ``log b`` (:func:`choose_centering`).
 
 How a row reads its ``log CE``
 ------------------------------
@@ -16,8 +16,7 @@ maps the model uses) is evaluated on a grid of ``log CE`` with the map parameter
 prior medians; the observed score is located on it, and the sd of that reading is the score's
 sampling sd (binomial, or the reported or map-implied standard error) over the map's slope
 there. A count at 0 or at ``n`` and a score outside the map's range only bound ``log CE``:
-they read nothing (precision 0). The same readings give every curve a weighted straight line
-(:func:`curve_log_ce_fit`) used to start the sampler.
+they read nothing (precision 0).
 """
 
 from __future__ import annotations
@@ -29,9 +28,6 @@ import numpy as np
 from emergestats.models.likelihoods import UNIT_PRIORS, row_expectations
 from emergestats.models.prepare import COUNT_ROLES, PreparedData
 from emergestats.models.priors import PriorSpec
-
-#: Fewest sizes per curve for the centred curve level.
-CENTRED_MIN_SIZES: Final[int] = 5
 
 #: Grid of ``log CE`` (nats per token) on which each row's map is located.
 LOG_CE_GRID: Final[np.ndarray] = np.linspace(-10.0, 4.0, 281)
@@ -106,36 +102,74 @@ def row_log_ce_readings(
     return estimate, precision
 
 
-def cell_log_ce_precision(data: PreparedData, priors: dict[str, PriorSpec]) -> np.ndarray:
-    """Per (curve, model) cell: the summed precision of its rows' ``log CE`` readings."""
-    _, precision = row_log_ce_readings(data, priors)
-    return np.bincount(data.cell_index, weights=precision, minlength=len(data.cell_curve))
+def curve_centering(
+    data: PreparedData, priors: dict[str, PriorSpec], row_readings: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per curve: centre ``a`` and ``log b`` where the data pin them more sharply than the prior.
+
+    The rows' ``log CE`` readings are pooled per cell (precision-weighted), then regressed on
+    the cell's centred ``log N`` per curve with weights ``1 / (sd_cell^2 + cell_sigma^2)`` (the
+    cell deviation is noise around the line). ``a`` is centred where the fitted line's sd at
+    ``N_ref`` is below the typical ``a_sigma``, ``log b`` where ``sd(slope) / b`` is below the
+    typical ``log_b_sigma``. A curve needs readings at two sizes or more, and its family three
+    curves or more (otherwise its family mean and the curve are one ridge whichever way).
+    """
+    estimate, precision = row_readings
+    n_cells = len(data.cell_curve)
+    cell_precision = np.bincount(data.cell_index, weights=precision, minlength=n_cells)
+    weighted = np.nan_to_num(estimate) * precision
+    cell_estimate = np.divide(
+        np.bincount(data.cell_index, weights=weighted, minlength=n_cells),
+        cell_precision,
+        out=np.full(n_cells, np.nan),
+        where=cell_precision > 0,
+    )
+    cell_var = prior_scale(priors["cell_sigma"]) ** 2
+    a_scale = prior_scale(priors["a_sigma"])
+    log_b_scale = prior_scale(priors["log_b_sigma"])
+    curves_per_family = np.bincount(data.family_index, minlength=len(data.family_labels))
+    centred_a = np.zeros(len(data.curve_labels), dtype=bool)
+    centred_log_b = np.zeros(len(data.curve_labels), dtype=bool)
+    for curve in range(len(data.curve_labels)):
+        if curves_per_family[data.family_index[curve]] < 3:
+            continue
+        mine = np.flatnonzero((data.cell_curve == curve) & (cell_precision > 0))
+        x = data.cell_x[mine]
+        if len(np.unique(x)) < 2:
+            continue
+        w = 1.0 / (1.0 / cell_precision[mine] + cell_var)
+        design = np.column_stack([np.ones(len(x)), x])
+        information = design.T @ (w[:, None] * design)
+        coef = np.linalg.solve(information, design.T @ (w * cell_estimate[mine]))
+        covariance = np.linalg.inv(information)
+        b_hat = max(-float(coef[1]), 0.02)
+        centred_a[curve] = np.sqrt(covariance[0, 0]) < a_scale
+        centred_log_b[curve] = np.sqrt(covariance[1, 1]) / b_hat < log_b_scale
+    return centred_a, centred_log_b
 
 
 def choose_centering(
     data: PreparedData, priors: dict[str, PriorSpec] | None = None
 ) -> dict[str, Any]:
-    """Centred (``True``) or non-centred per level, from the data.
+    """Centred or non-centred for each level, from the data.
 
-    ``curve``: centred when every curve has at least :data:`CENTRED_MIN_SIZES` sizes and
-    families have three or more curves on average (the ladder's single curve of 12 sizes mixed
-    at min bulk ESS 442 centred and 795 non-centred). ``task``: centred with at least 5 curves
-    per task on average (with fewer, the centred task effect made a funnel: R-hat 3.65 on the
-    open_lm table). ``cell``: a boolean per (curve, model) cell, centred where its rows read
-    ``log CE`` with an sd below the typical ``cell_sigma`` (:func:`cell_log_ce_precision`).
+    ``curve``: a pair of boolean arrays over the curves, for ``a`` and ``log b``
+    (:func:`curve_centering`). ``task``: centred with at least 5 curves per task on average
+    (with fewer, the centred task effect made a funnel: R-hat 3.65 on the open_lm table).
+    ``cell``: a boolean per (curve, model) cell, centred where its rows read ``log CE`` with an
+    sd below the typical ``cell_sigma``.
     """
     from emergestats.models.priors import resolve_priors
 
     resolved = resolve_priors(priors) if priors is None else priors
-    sizes_per_curve = np.array(
-        [len(np.unique(data.x[data.curve_index == c])) for c in range(len(data.curve_labels))]
-    )
     curves_per_task = np.bincount(data.task_index, minlength=len(data.task_labels))
-    curves_per_family = np.bincount(data.family_index, minlength=len(data.family_labels))
+    readings = row_log_ce_readings(data, resolved)
+    cell_precision = np.bincount(
+        data.cell_index, weights=readings[1], minlength=len(data.cell_curve)
+    )
     sigma = prior_scale(resolved["cell_sigma"])
-    precision = cell_log_ce_precision(data, resolved)
     return {
-        "curve": bool(sizes_per_curve.min() >= CENTRED_MIN_SIZES and curves_per_family.mean() >= 3),
+        "curve": curve_centering(data, resolved, readings),
         "task": bool(curves_per_task.mean() >= 5),
-        "cell": precision * sigma**2 > 1.0,
+        "cell": cell_precision * sigma**2 > 1.0,
     }
