@@ -41,7 +41,9 @@ Conventions (the same in every function here)
 
 :func:`jump_statistics` returns all of them for one curve with a ``reason`` saying why any is
 ``NaN``, ``0`` or infinite; the single statistics (:func:`linearity`, :func:`breakthroughness`,
-:func:`emergence_score`, :func:`max_jump`, :func:`signed_range`) take scores with any leading axes
+:func:`emergence_score`, :func:`max_jump`, :func:`signed_range`, and the variants
+:func:`capped_breakthroughness` (finite: the typical step floored at the score's resolution) and
+:func:`max_jump_per_decade`) take scores with any leading axes
 (e.g. posterior-predictive replicates, shape ``(draw, point)``) and return one value per curve.
 :func:`jump_table` computes one row per curve of a canonical evaluation table.
 """
@@ -64,11 +66,13 @@ __all__ = [
     "MIN_POINTS",
     "JumpStatistics",
     "breakthroughness",
+    "capped_breakthroughness",
     "emergence_score",
     "jump_statistics",
     "jump_table",
     "linearity",
     "max_jump",
+    "max_jump_per_decade",
     "signed_range",
 ]
 
@@ -169,12 +173,17 @@ def _signed_range(y: Any) -> Any:
     return np.sign(position_gap) * (np.max(y, axis=-1) - np.min(y, axis=-1))
 
 
-def _normalised_range(y: Any, average: Any) -> Any:
-    """``I(y) / sqrt(average(d^2))`` with the conventions of the module docstring."""
+def _normalised_range(y: Any, average: Any, resolution: Any = 0.0) -> Any:
+    """``I(y) / sqrt(max(average(d^2), resolution^2))`` (conventions of the module docstring).
+
+    ``resolution`` (default 0: the classic statistics) floors the typical step at the smallest
+    change the score can show (see :func:`capped_breakthroughness`).
+    """
     if y.shape[-1] < MIN_POINTS:
         return np.full(y.shape[:-1], np.nan)
     numerator = _signed_range(y)
-    denominator = np.sqrt(average(np.diff(y, axis=-1) ** 2, axis=-1))
+    floor = np.square(np.asarray(resolution, dtype=np.float64))
+    denominator = np.sqrt(np.maximum(average(np.diff(y, axis=-1) ** 2, axis=-1), floor))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = numerator / denominator
     # A flat curve (I = 0, every step 0) has no jump: 0 rather than 0/0.
@@ -270,6 +279,82 @@ def emergence_score(scale: npt.ArrayLike, score: npt.ArrayLike) -> JumpValue:
     which paper's statistic they report. Same conventions as :func:`breakthroughness`.
     """
     return breakthroughness(scale, score)
+
+
+def capped_breakthroughness(
+    scale: npt.ArrayLike, score: npt.ArrayLike, resolution: npt.ArrayLike
+) -> JumpValue:
+    r"""Breakthroughness with the typical step floored at the score's resolution: never infinite.
+
+    .. math:: B_\delta = \frac{I(y)}{\sqrt{\max(\operatorname{median}_i d_i^2, \delta^2)}}
+
+    The rule for the flat-steps infinity of :func:`breakthroughness`: a step smaller than
+    ``delta``, the smallest change the score can show (``1 / n_items`` for a proportion of
+    ``n_items`` items), cannot be told from no step, so the median squared step is never taken
+    below ``delta^2``. A curve that is flat at 0 and then jumps by ``J`` gets ``J / delta``
+    (finite, larger with more items) instead of ``inf``; where the median step exceeds
+    ``delta`` the value equals :func:`breakthroughness`. It is not affine invariant: ``delta``
+    is in the score's units.
+
+    Parameters
+    ----------
+    scale
+        The scale of each point, 1-D; any order (sorted here; equal scales averaged).
+    score
+        The scores, points on the last axis; leading axes (e.g. replicates) are kept.
+    resolution
+        ``delta > 0`` in score units; a scalar, or one value per curve (broadcast against the
+        leading axes of ``score``).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Capped breakthroughness per curve: ``NaN`` below 3 distinct scales, ``0`` for a flat
+        curve.
+
+    Examples
+    --------
+    >>> capped_breakthroughness([1, 10, 100, 1000], [0.0, 0.0, 0.0, 0.5], 0.01)
+    50.0
+    """
+    delta = np.asarray(resolution, dtype=np.float64)
+    if not (np.all(np.isfinite(delta)) and np.all(delta > 0)):
+        raise DataFormatError(
+            f"argument 'resolution' must be positive and finite (a score step), not {delta!r}"
+        )
+    _, y = _curve(scale, score)
+    return _as_result(_normalised_range(y, np.median, delta))
+
+
+def max_jump_per_decade(scale: npt.ArrayLike, score: npt.ArrayLike) -> JumpValue:
+    """The largest adjacent increase per decade of scale, ``max_i d_i / log10(N_{i+1} / N_i)``.
+
+    :func:`max_jump` divided, step by step, by the step's width in decades, so that an uneven
+    spacing of sizes does not make a wide step look like a jump. Scales must be positive.
+
+    Parameters
+    ----------
+    scale
+        The scale of each point (> 0), 1-D; any order (sorted here; equal scales averaged).
+    score
+        The scores, points on the last axis; leading axes (e.g. replicates) are kept.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Score units per decade, per curve; ``NaN`` below 2 distinct scales.
+
+    Examples
+    --------
+    >>> round(max_jump_per_decade([1e8, 1e9, 1e11], [0.1, 0.2, 0.6]), 12)  # .1 / 1, .4 / 2
+    0.2
+    """
+    x, y = _curve(scale, score)
+    if y.shape[-1] < 2:
+        return _as_result(np.full(y.shape[:-1], np.nan))
+    if np.any(x <= 0):
+        raise DataFormatError("argument 'scale' must be positive for a jump per decade")
+    return _as_result(np.max(np.diff(y, axis=-1) / np.diff(np.log10(x)), axis=-1))
 
 
 def max_jump(scale: npt.ArrayLike, score: npt.ArrayLike) -> JumpValue:
