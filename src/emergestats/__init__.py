@@ -1,7 +1,8 @@
 """emergestats: is a benchmark jump with model scale an emergent ability, or the metric?
 
-Submodules and the fitting API (:func:`fit`, :class:`Fit`) are imported on first use, so
-``import emergestats`` is cheap and reading tables does not pay PyMC's import time.
+Submodules, the fitting API (:func:`fit`, :class:`Fit`) and the mirage test (:func:`jump_test`)
+are imported on first use, so ``import emergestats`` is cheap and reading tables does not pay
+PyMC's import time.
 """
 
 from __future__ import annotations
@@ -16,17 +17,30 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
 if TYPE_CHECKING:
-    from emergestats import data, datasets, emergence, metrics
+    from emergestats import data, datasets, emergence, metrics, mirage
     from emergestats.inference.fit import Fit, fit
+    from emergestats.mirage import jump_test
 
-_SUBMODULES = ("data", "datasets", "emergence", "metrics")
+_SUBMODULES = ("data", "datasets", "emergence", "metrics", "mirage")
 
-__all__ = ["Fit", "__version__", "data", "datasets", "emergence", "fit", "metrics"]
+__all__ = [
+    "Fit",
+    "__version__",
+    "data",
+    "datasets",
+    "emergence",
+    "fit",
+    "jump_test",
+    "metrics",
+    "mirage",
+]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("fit", "Fit"):
         return getattr(importlib.import_module("emergestats.inference"), name)
+    if name == "jump_test":
+        return importlib.import_module("emergestats.mirage").jump_test
     if name in _SUBMODULES:
         return importlib.import_module(f"emergestats.{name}")
     raise AttributeError(f"module 'emergestats' has no attribute {name!r}")

@@ -9,6 +9,7 @@ only when complete, so a failed run leaves nothing partial behind.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import shutil
 import tempfile
@@ -220,3 +221,159 @@ def fit_command(table: str, spec_path: Path, out: Path, seed: int | None, progre
         curves.to_csv(tmp / "curves.csv", index=False)
         diagnostics.to_csv(tmp / "diagnostics.csv", index=False)
     click.echo(f"wrote {out / 'fit.zarr'}, {out / 'curves.csv'} and {out / 'diagnostics.csv'}")
+
+
+def _interval_text(low: float, middle: float, high: float) -> str:
+    if not all(map(math.isfinite, (low, middle, high))):
+        return "-"
+    return f"{middle:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def _select_tasks(evaluations: pd.DataFrame, tasks: tuple[str, ...], source: str) -> pd.DataFrame:
+    """The rows of the named tasks (``task`` or ``task/subtask``); a name that matches nothing
+    stops with the names available."""
+    task = evaluations["task"].astype(str)
+    both = task + "/" + evaluations["subtask"].astype(str)
+    missing = [name for name in tasks if not ((task == name) | (both == name)).any()]
+    if missing:
+        known = sorted(task.unique())
+        shown = ", ".join(known[:12]) + (f" and {len(known) - 12} more" if len(known) > 12 else "")
+        raise click.ClickException(
+            f"--task {', '.join(missing)}: no such task in {source} (its tasks: {shown})"
+        )
+    keep = task.isin(tasks) | both.isin(tasks)
+    return evaluations[keep.to_numpy()].reset_index(drop=True)
+
+
+@main.command("mirage")
+@click.argument("table", metavar="TABLE|DATASET")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for verdicts.csv, verdicts.json and the fits (fits/<mode>-<model>.zarr).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="A dask.distributed scheduler (e.g. tcp://host:8786): each mode runs there.",
+)
+@click.option(
+    "--modes",
+    default="cross_metric,in_sample,leave_future_out",
+    show_default=True,
+    help="Comma-separated modes of the test.",
+)
+@click.option("--draws", type=int, default=1000, show_default=True, help="Draws per chain.")
+@click.option("--tune", type=int, default=1000, show_default=True, help="Tuning steps per chain.")
+@click.option("--chains", type=int, default=4, show_default=True, help="Chains per fit.")
+@click.option(
+    "--replicates", type=int, default=1000, show_default=True, help="Replicate curves per test."
+)
+@click.option("--seed", type=int, default=None, help="Seed of the fits and replicates.")
+@click.option(
+    "--broken/--no-broken",
+    default=True,
+    show_default=True,
+    help="Also fit the broken model and report the smooth-vs-broken LOO.",
+)
+@click.option(
+    "--task",
+    "tasks",
+    multiple=True,
+    metavar="NAME",
+    help="Test only this task (repeatable; matches the 'task' column, or 'task/subtask').",
+)
+@_friendly_errors
+def mirage_command(
+    table: str,
+    out: Path | None,
+    scheduler: str | None,
+    modes: str,
+    draws: int,
+    tune: int,
+    chains: int,
+    replicates: int,
+    seed: int | None,
+    broken: bool,
+    tasks: tuple[str, ...],
+) -> None:
+    """The mirage test of every discontinuous metric of TABLE: is its jump more than the metric?
+
+    TABLE is as for `scores`. For each task and metric (exact match, grade, accuracy, pass@k):
+    prints the verdict (explained_by_metric, excess_jump or inconclusive), the excess of the
+    observed largest jump over the smooth model's prediction with its 90% interval, and the
+    p-value, per mode. The rule is printed at the end.
+    """
+    from emergestats.mirage import jump_test
+
+    evaluations = load_evaluation_table(table)
+    if tasks:
+        evaluations = _select_tasks(evaluations, tasks, table)
+    chosen = [m.strip() for m in modes.split(",") if m.strip()]
+    client = None
+    if scheduler is not None:
+        from distributed import Client
+
+        try:
+            client = Client(scheduler, timeout=30)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot reach the dask scheduler at {scheduler} ({exc}); start one with "
+                "`dask scheduler` or leave --scheduler out to run here"
+            ) from exc
+    click.echo(
+        f"mirage test of {len(evaluations)} rows, modes {', '.join(chosen)}: "
+        f"{chains} chains x {draws} draws after {tune} tuning steps per fit"
+        + (f", on {scheduler}" if scheduler else "")
+    )
+    try:
+        result = jump_test(
+            evaluations,
+            modes=chosen,
+            compare_broken=broken,
+            n_replicates=replicates,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            random_seed=seed,
+            client=client,
+            lengths="auto",
+        )
+    finally:
+        if client is not None:
+            client.close()
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    summary = result.summary
+    lines = pd.DataFrame(
+        {
+            "task": summary["task"],
+            "metric": summary["metric"],
+            "mode": summary["mode"],
+            "verdict": summary["verdict"],
+            "excess jump [90%]": [
+                _interval_text(a, b, c)
+                for a, b, c in zip(
+                    summary["excess_q05"],
+                    summary["excess_q50"],
+                    summary["excess_q95"],
+                    strict=True,
+                )
+            ],
+            "p": summary["p_value"].map(lambda v: f"{v:.3f}" if math.isfinite(v) else "-"),
+            "reason": summary["reason"].fillna("").str.slice(0, 70),
+        }
+    )
+    with pd.option_context("display.width", 250, "display.max_rows", None):
+        click.echo(lines.to_string(index=False))
+    counts = summary["verdict"].value_counts()
+    click.echo(
+        "\n" + ", ".join(f"{name}: {int(counts.get(name, 0))}" for name in sorted(counts.index))
+    )
+    click.echo(f"rule: {result.rule.describe()}")
+    if out is not None:
+        with atomic_folder(out) as tmp:
+            result.save(tmp)
+        click.echo(f"wrote {out / 'verdicts.csv'}, {out / 'verdicts.json'} and {out / 'fits'}")

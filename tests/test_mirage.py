@@ -1,0 +1,513 @@
+"""Tests of the mirage test (:mod:`emergestats.mirage`).
+
+Fast tests: the statistics and the verdict rule against hand-computed values, the three modes
+and the bad inputs on one small simulated table (tiny PyMC fits: plumbing, not statistics), and
+a Dask ``LocalCluster`` calibration of a one-cell grid. Slow tests: the ladder's subset accuracy
+over 32 images, and error rates on simulated smooth and broken truths.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import emergestats as es
+from emergestats.emergence import breakthroughness, capped_breakthroughness, linearity, max_jump
+from emergestats.errors import ConfigError, DataFormatError
+from emergestats.mirage import (
+    STATISTICS,
+    VERDICT_COLUMNS,
+    JumpTestResult,
+    VerdictRule,
+    adjust_p_values,
+    calibrate,
+    jump_test,
+)
+from emergestats.mirage.calibration import simulate_batch
+from emergestats.mirage.jumps import _apply_rule
+from emergestats.mirage.statistics import jump_statistics_of_replicates, score_resolution
+from emergestats.simulation import CurveTruth, simulate_curve
+
+SIZES6 = np.geomspace(1e7, 1e10, 6)
+#: Tiny sampler settings of the fast tests (plumbing only; PyMC's sampler caches its compile).
+TINY: dict[str, Any] = {
+    "sampler": "pymc",
+    "draws": 150,
+    "tune": 150,
+    "chains": 2,
+    "cores": 1,
+    "random_seed": 11,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# statistics
+# --------------------------------------------------------------------------------------------
+
+
+def test_replicate_statistics_match_the_single_curve_formulas() -> None:
+    rng = np.random.default_rng(0)
+    replicates = rng.uniform(size=(7, 6))
+    out = jump_statistics_of_replicates(SIZES6, replicates, resolution=0.01)
+    for i, row in enumerate(replicates):
+        assert out["max_jump"][i] == pytest.approx(max_jump(SIZES6, row))
+        assert out["linearity"][i] == pytest.approx(linearity(SIZES6, row))
+        assert out["breakthroughness"][i] == pytest.approx(breakthroughness(SIZES6, row))
+    # one decade apart per 0.6 of a step here: d / 0.6
+    steps = np.diff(replicates, axis=1) / np.diff(np.log10(SIZES6))
+    np.testing.assert_allclose(out["max_jump_per_decade"], steps.max(axis=1))
+    assert set(out) == set(STATISTICS)
+
+
+def test_capped_breakthroughness_is_finite_for_a_pure_step() -> None:
+    # y = 0, 0, 0, 0.5: d = 0, 0, .5 -> median d^2 = 0 -> classic inf; capped at delta = 1/200
+    scores = [0.0, 0.0, 0.0, 0.5]
+    assert math.isinf(breakthroughness(SIZES6[:4], scores))
+    assert capped_breakthroughness(SIZES6[:4], scores, 1 / 200) == pytest.approx(100.0)
+    # where the median step exceeds delta, the capped value is the classic one (I / .1 = 7)
+    rising = [0.0, 0.1, 0.2, 0.6, 0.7]
+    assert capped_breakthroughness(SIZES6[:5], rising, 0.01) == pytest.approx(7.0)
+    assert score_resolution([np.nan, np.nan]) == pytest.approx(0.01)
+    with pytest.raises(DataFormatError, match="resolution"):
+        capped_breakthroughness(SIZES6[:4], scores, 0.0)
+
+
+def test_adjusted_p_values_by_hand() -> None:
+    p = [0.001, 0.2, 0.04, 0.03, np.nan]
+    # BH, m = 4: sorted .001 .03 .04 .2 -> x m / rank: .004 .06 .0533 .2 -> running min from top
+    np.testing.assert_allclose(
+        adjust_p_values(p, "bh")[:4], [0.004, 0.2, 0.05333333, 0.05333333], rtol=1e-6
+    )
+    # Holm: .001 x 4, .03 x 3, .04 x 2, .2 x 1 -> running max: .004 .09 .09 .2
+    np.testing.assert_allclose(adjust_p_values(p, "holm")[:4], [0.004, 0.2, 0.09, 0.09])
+    assert math.isnan(adjust_p_values(p, "none")[4])
+    with pytest.raises(ConfigError, match="method"):
+        adjust_p_values(p, "bonferoni")
+
+
+def _rule_frame(p_upper: list[float], p_lower: list[float]) -> pd.DataFrame:
+    records = []
+    for i, (up, low) in enumerate(zip(p_upper, p_lower, strict=True)):
+        for statistic in STATISTICS:
+            record = dict.fromkeys(VERDICT_COLUMNS, np.nan)
+            record.update(
+                task=f"t{i}",
+                subtask=f"t{i}",
+                family="f",
+                shots=0,
+                metric="exact_str_match",
+                mode="cross_metric",
+                statistic=statistic,
+                primary=statistic == "max_jump",
+                p_value=up,
+                p_lower=low,
+                verdict="inconclusive",
+                reason="",
+            )
+            records.append(record)
+    return pd.DataFrame.from_records(records, columns=list(VERDICT_COLUMNS))
+
+
+def test_verdict_rule_adjusts_across_curves_and_reads_both_tails() -> None:
+    # BH over 4 curves: adjusted upper p .004, .2, .0533, .0533 (see above)
+    frame = _rule_frame([0.001, 0.2, 0.04, 0.03], [1.0, 0.001, 0.9, 0.9])
+    out = _apply_rule(frame, VerdictRule())
+    primary = out[out["primary"]].set_index("task")
+    assert primary["verdict"].to_dict() == {
+        "t0": "excess_jump",
+        "t1": "inconclusive",  # lower tail .001 x 4 = .004: smaller than predicted
+        "t2": "explained_by_metric",  # .04 alone would be an alarm; BH withholds it
+        "t3": "explained_by_metric",
+    }
+    assert "smaller than the smooth model predicts" in primary.loc["t1", "reason"]
+    # without adjustment the two alarms at .04 and .03 stand
+    unadjusted = _apply_rule(frame, VerdictRule(adjust="none"))
+    verdicts = unadjusted[unadjusted["primary"]].set_index("task")["verdict"]
+    assert list(verdicts) == ["excess_jump", "inconclusive", "excess_jump", "excess_jump"]
+    # the other statistics' rows carry the series' verdict
+    assert (out.groupby("task")["verdict"].nunique() == 1).all()
+
+
+def test_verdict_rule_checks_its_settings() -> None:
+    with pytest.raises(ConfigError, match="adjust"):
+        VerdictRule(adjust="fdr")
+    with pytest.raises(ConfigError, match="min_sizes"):
+        VerdictRule(min_sizes=2)
+    assert "Benjamini-Hochberg" in VerdictRule().describe()
+
+
+# --------------------------------------------------------------------------------------------
+# jump_test on a small simulated table
+# --------------------------------------------------------------------------------------------
+
+_KEEP = ["exact_str_match", "log_likelihood", "edit_distance"]
+
+
+def _curve_table(task: str, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    truth = CurveTruth(log_ce_ref=-0.8, slope=0.45, n_ref=3e8)
+    curve = simulate_curve(truth, params=SIZES6, n_items=200, mean_length=3, pass_k=(), seed=seed)
+    table = curve.table(task=task)
+    return table[table["metric"].isin(_KEEP)], curve.lengths
+
+
+@pytest.fixture(scope="module")
+def small_table() -> tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]]:
+    """Four tasks: a smooth curve (plus an unmappable accuracy row), the same with an exact
+    match jumped by +0.3 at the top two sizes (its other metrics unchanged), a curve with one
+    size, and a curve with exact match only."""
+    smooth, smooth_lengths = _curve_table("smooth", 1)
+    jumped, jumped_lengths = _curve_table("jumped", 2)
+    top = (jumped["metric"] == "exact_str_match") & (jumped["params"] >= SIZES6[4])
+    jumped.loc[top, "score"] = np.minimum(jumped.loc[top, "score"] + 0.3, 1.0)
+    accuracy = smooth[smooth["metric"] == "exact_str_match"].assign(
+        metric="numeric_match", metric_kind="accuracy", chance=np.nan
+    )
+    single, single_lengths = _curve_table("single", 3)
+    single = single[single["params"] == SIZES6[2]]
+    em_only, em_lengths = _curve_table("em_only", 4)
+    em_only = em_only[em_only["metric"] == "exact_str_match"]
+    table = pd.concat([smooth, accuracy, jumped, single, em_only], ignore_index=True)
+    lengths = {
+        ("smooth", "smooth"): smooth_lengths,
+        ("jumped", "jumped"): jumped_lengths,
+        ("single", "single"): single_lengths,
+        ("em_only", "em_only"): em_lengths,
+    }
+    return table, lengths
+
+
+@pytest.fixture(scope="module")
+def small_result(
+    small_table: tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]],
+) -> JumpTestResult:
+    table, lengths = small_table
+    return jump_test(
+        table,
+        rule=VerdictRule(require_diagnostics=False),
+        n_replicates=300,
+        lengths=lengths,
+        **TINY,
+    )
+
+
+def _primary(result: JumpTestResult, mode: str) -> pd.DataFrame:
+    rows = result.verdicts[result.verdicts["primary"] & (result.verdicts["mode"] == mode)]
+    return rows.set_index(["task", "metric"])
+
+
+def test_result_table_shape_and_fits(small_result: JumpTestResult) -> None:
+    verdicts = small_result.verdicts
+    assert list(verdicts.columns) == list(VERDICT_COLUMNS)
+    # 5 tested series (4 exact match + 1 accuracy) x 3 modes x 5 statistics
+    assert len(verdicts) == 5 * 3 * len(STATISTICS)
+    assert verdicts.groupby(["task", "metric", "mode"])["primary"].sum().eq(1).all()
+    assert set(verdicts["verdict"]) <= {"explained_by_metric", "excess_jump", "inconclusive"}
+    assert set(small_result.fits) == {
+        "cross_metric/smooth",
+        "cross_metric/broken",
+        "in_sample/smooth",
+        "in_sample/broken",
+        "leave_future_out/smooth",
+    }
+    # cross_metric fitted the continuous rows only
+    fitted = small_result.fits["cross_metric/smooth"].table
+    assert set(fitted["metric_kind"]) == {"log_likelihood", "edit_distance"}
+    assert set(fitted["task"]) == {"smooth", "jumped"}
+
+
+def test_observed_statistic_and_excess_interval(
+    small_result: JumpTestResult,
+    small_table: tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]],
+) -> None:
+    table, _ = small_table
+    rows = table[(table["task"] == "jumped") & (table["metric"] == "exact_str_match")]
+    for mode in ("cross_metric", "in_sample", "leave_future_out"):
+        row = _primary(small_result, mode).loc[("jumped", "exact_str_match")]
+        assert row["observed"] == pytest.approx(max_jump(rows["params"], rows["score"]))
+        assert row["excess_q50"] == pytest.approx(row["observed"] - row["predicted_q50"])
+        assert row["excess_q05"] == pytest.approx(row["observed"] - row["predicted_q95"])
+        assert row["excess_q05"] <= row["excess_q50"] <= row["excess_q95"]
+        assert 1 / 301 <= row["p_value"] <= 1
+
+
+def test_the_jump_the_metric_does_not_explain_is_found(small_result: JumpTestResult) -> None:
+    cross = _primary(small_result, "cross_metric")
+    jumped = cross.loc[("jumped", "exact_str_match")]
+    smooth = cross.loc[("smooth", "exact_str_match")]
+    print(cross[["observed", "predicted_q50", "predicted_q95", "p_value", "verdict"]])
+    # +0.3 on top of a step of ~0.1: far outside what the log-likelihood and edit distance imply
+    assert jumped["verdict"] == "excess_jump"
+    assert jumped["excess_q05"] > 0.1
+    assert smooth["verdict"] == "explained_by_metric"
+    assert smooth["p_value"] > 0.1
+    # the LOO columns: filled where a broken fit was made, NaN for leave_future_out
+    assert np.isfinite(jumped["elpd_diff"]) and jumped["elpd_se"] >= 0
+    lfo = _primary(small_result, "leave_future_out")
+    assert lfo["elpd_diff"].isna().all()
+
+
+def test_bad_input_gives_inconclusive_with_the_reason(small_result: JumpTestResult) -> None:
+    for mode in ("cross_metric", "in_sample", "leave_future_out"):
+        rows = _primary(small_result, mode)
+        single = rows.loc[("single", "exact_str_match")]
+        assert single["verdict"] == "inconclusive"
+        assert "only 1 distinct size" in single["reason"]
+        unmapped = rows.loc[("smooth", "numeric_match")]
+        assert unmapped["verdict"] == "inconclusive"
+        assert "cannot map" in unmapped["reason"]
+    em_only = _primary(small_result, "cross_metric").loc[("em_only", "exact_str_match")]
+    assert em_only["verdict"] == "inconclusive"
+    assert "no continuous metric" in em_only["reason"]
+    # in_sample fits exact match alone: that curve gets a verdict there
+    in_sample = _primary(small_result, "in_sample").loc[("em_only", "exact_str_match")]
+    assert in_sample["reason"] == ""
+
+
+def test_failed_diagnostics_withhold_the_verdict(
+    small_table: tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]],
+) -> None:
+    table, lengths = small_table
+    mine = table[table["task"] == "smooth"]
+    # 30 draws x 2 chains cannot reach a bulk ESS of 200
+    result = jump_test(
+        mine,
+        modes=["cross_metric"],
+        compare_broken=False,
+        n_replicates=50,
+        lengths=lengths,
+        **{**TINY, "draws": 30, "tune": 100},
+    )
+    row = result.summary.set_index("metric").loc["exact_str_match"]
+    assert row["verdict"] == "inconclusive"
+    assert "fails its diagnostics" in row["reason"]
+    assert np.isfinite(row["p_value"])  # computed, but withheld
+    assert result.diagnostics["cross_metric/smooth"]["passed"] is False
+
+
+def test_errors_name_the_problem(
+    small_table: tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]],
+) -> None:
+    table, _ = small_table
+    continuous = table[table["metric_kind"] == "log_likelihood"]
+    with pytest.raises(DataFormatError, match="metric_kind"):
+        jump_test(continuous)
+    with pytest.raises(ConfigError, match="unknown mode"):
+        jump_test(table, modes=["in_sampel"])
+
+
+def test_result_to_json_and_save(small_result: JumpTestResult, tmp_path: Path) -> None:
+    document = json.loads(small_result.to_json())
+    assert document["rule"]["adjust"] == "bh"
+    assert "Benjamini-Hochberg" in document["rule"]["text"]
+    assert len(document["verdicts"]) == len(small_result.verdicts)
+    assert set(document["diagnostics"]) == set(small_result.fits)
+    folder = small_result.save(tmp_path / "out")
+    back = pd.read_csv(folder / "verdicts.csv", keep_default_na=False, na_values=[""])
+    assert len(back) == len(small_result.verdicts)
+    saved = es.Fit.load(folder / "fits" / "cross_metric-smooth.zarr")
+    assert len(saved.table) == len(small_result.fits["cross_metric/smooth"].table)
+    counts = small_result.counts()
+    assert int(counts.to_numpy().sum()) == 5 * 3
+
+
+def test_es_exports_jump_test() -> None:
+    assert es.jump_test is jump_test
+    assert es.mirage.calibrate is calibrate
+
+
+# --------------------------------------------------------------------------------------------
+# calibration on a LocalCluster
+# --------------------------------------------------------------------------------------------
+
+_CELL = {
+    "kind": "generation",
+    "n_choices": np.nan,
+    "mean_length": 3.0,
+    "n_items": 100,
+    "n_sizes": 5,
+    "break_factor": 0.25,
+}
+
+
+def test_simulated_batch_is_the_same_whatever_the_batching() -> None:
+    settings: dict[str, Any] = {}
+    together, _, _ = simulate_batch(_CELL, "broken", [5, 6], settings)
+    alone, _, _ = simulate_batch(_CELL, "broken", [6], settings)
+    second = together[together["task"] == "rep001"].reset_index(drop=True)
+    np.testing.assert_array_equal(second["score"], alone["score"])
+    smooth, _, _ = simulate_batch(_CELL, "smooth", [6], settings)
+    em = smooth["metric"] == "exact_str_match"
+    # the broken truth (CE x 0.25 above the middle) scores higher at the largest size
+    assert alone.loc[em, "score"].iloc[-1] > smooth.loc[em, "score"].iloc[-1]
+
+
+def test_tiny_grid_on_a_local_cluster() -> None:
+    seen: list[tuple[int, int]] = []
+    result = calibrate(
+        [_CELL],
+        2,
+        batch_size=2,
+        n_workers=1,
+        n_replicates=50,
+        rule=VerdictRule(adjust="none", require_diagnostics=False),
+        progress=lambda done, total, _: seen.append((done, total)),
+        **{k: v for k, v in TINY.items() if k != "random_seed"},
+    )
+    replicates = result.replicates
+    assert len(replicates) == 4
+    assert replicates.groupby("truth").size().to_dict() == {"broken": 2, "smooth": 2}
+    assert seen[-1] == (2, 2)  # one batch per truth
+    assert (replicates["batch_size"] == 2).all()
+    assert replicates["p_value"].between(1 / 51, 1).all()
+    assert set(replicates["verdict"]) <= {"explained_by_metric", "excess_jump", "inconclusive"}
+    # the tested statistic is the simulated curve's own max jump
+    table, _, _ = simulate_batch(_CELL, "smooth", replicates["seed"][:1].tolist(), {})
+    first = replicates[replicates["truth"] == "broken"].iloc[0]
+    broken_table, _, _ = simulate_batch(_CELL, "broken", [int(first["seed"])], {})
+    em = broken_table[broken_table["metric"] == "exact_str_match"]
+    assert first["observed"] == pytest.approx(max_jump(em["params"], em["score"]))
+    summary = result.summary
+    assert len(summary) == 1
+    assert summary.loc[0, "n_smooth"] == 2 and summary.loc[0, "n_broken"] == 2
+    assert 0 <= summary.loc[0, "false_alarm"] <= 1
+    assert result.tests_per_minute > 0
+    assert not table.empty
+
+
+# --------------------------------------------------------------------------------------------
+# slow: real fits
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ladder_subset_accuracy_32_is_explained_by_the_metric() -> None:
+    table = es.datasets.load("ladder")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = jump_test(
+            table,
+            modes=["cross_metric"],
+            compare_broken=False,
+            random_seed=20261202,
+            tune=2000,
+            floor=True,
+            target_accept=0.95,
+        )
+    print(result.summary.to_string())
+    row = _primary(result, "cross_metric").loc[("digits", "subset_accuracy_L32")]
+    assert result.diagnostics["cross_metric/smooth"]["passed"]
+    assert row["verdict"] == "explained_by_metric"
+    assert row["predicted_q05"] <= row["observed"] <= row["predicted_q95"]
+
+
+@pytest.fixture(scope="module")
+def power_cell_calibration() -> pd.Series:
+    # the power target's cell: CE halves within half a decade, 8 sizes, 200 items; one batch of
+    # 10 replicates per truth (the fixed sweep seed 0), one worker per truth
+    cell = {**_CELL, "mean_length": 5.0, "n_items": 200, "n_sizes": 8, "break_factor": 0.5}
+    result = calibrate([cell], 10, batch_size=10, n_workers=2, progress=False)
+    print(result.summary.to_string())
+    return result.summary.iloc[0]
+
+
+@pytest.mark.slow
+def test_false_alarm_on_simulated_smooth_truths(power_cell_calibration: pd.Series) -> None:
+    # by raw p (computed whether or not the fit passed its diagnostics, so not vacuous) and by
+    # the rule: at most 1 of 10 smooth truths called an excess jump
+    assert power_cell_calibration["false_alarm_p"] <= 0.10
+    assert power_cell_calibration["false_alarm"] <= 0.10
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="power target (>= 0.80 for a 2x CE drop, 8 sizes, 200 items) not met: measured 0/10 "
+    "by the rule and by raw p (docs/calibration.md); strict, so a fix shows up here",
+)
+def test_power_on_simulated_broken_truths(power_cell_calibration: pd.Series) -> None:
+    assert power_cell_calibration["power_p"] >= 0.80
+
+
+# --------------------------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------------------------
+
+
+def test_cli_mirage_writes_verdicts_and_fits(
+    small_table: tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from emergestats.cli import main
+
+    table, _ = small_table
+    path = tmp_path / "table.csv"
+    table[table["task"] == "jumped"].to_csv(path, index=False)
+    out = tmp_path / "mirage"
+    arguments = [
+        "mirage",
+        str(path),
+        "--out",
+        str(out),
+        "--modes",
+        "cross_metric",
+        "--no-broken",
+        "--draws",
+        "100",
+        "--tune",
+        "100",
+        "--chains",
+        "2",
+        "--replicates",
+        "50",
+        "--seed",
+        "3",
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # no per-item lengths for the CSV's curves
+        result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.output
+    assert "exact_str_match" in result.output and "rule:" in result.output
+    verdicts = pd.read_csv(out / "verdicts.csv")
+    assert len(verdicts) == len(STATISTICS)
+    assert (out / "verdicts.json").is_file()
+    assert (out / "fits" / "cross_metric-smooth.zarr").is_dir()
+
+
+def test_cli_mirage_bad_input_is_one_sentence(
+    small_table: tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from emergestats.cli import main
+
+    table, _ = small_table
+    path = tmp_path / "continuous.csv"
+    table[table["metric_kind"] == "log_likelihood"].to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["mirage", str(path)])
+    assert result.exit_code == 1
+    assert "metric_kind" in result.output and "Traceback" not in result.output
+
+
+def test_cli_mirage_task_filter_names_unknown_tasks(
+    small_table: tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from emergestats.cli import _select_tasks, main
+
+    table, _ = small_table
+    path = tmp_path / "table.csv"
+    table.to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["mirage", str(path), "--task", "jumped", "--task", "nope"])
+    assert result.exit_code == 1
+    assert "--task nope: no such task" in result.output and "Traceback" not in result.output
+    kept = _select_tasks(table, ("jumped", "smooth/smooth"), "t")
+    assert set(kept["task"]) == {"jumped", "smooth"}
