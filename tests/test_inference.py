@@ -472,16 +472,19 @@ def test_item_fit_plumbing() -> None:
         result.predict([1e8], n_items=10)
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(
-    reason="known defect (issue 6, open): on this table, which has no item spread and no "
-    "model deviations at all, the item sd and cell sd sit at their boundary and the default "
-    "fit of the measurement model fails its diagnostics (R-hat 1.5 with mean-only lengths, 1-16 "
-    "divergences with exact lengths)",
-    strict=False,
+_ITEM_SD_MODES = pytest.mark.xfail(
+    reason="known defect (issue 6, open): on this table, which has no item spread and no model "
+    "deviations at all, the item sd sits at its boundary and chains settle in different modes; "
+    "with data-chosen centring seeds 21 and 24 pass (R-hat 1.005, 1.004) while 22 and 23 fail "
+    "(R-hat 1.53, 1.98 on log_b_centred / item_sd_median); strict, so a fix shows up here",
+    strict=True,
 )
-def test_a_proper_fit_passes_its_diagnostics(table: pd.DataFrame) -> None:
-    result = fit(table, random_seed=21, n_ref=N_REF)  # defaults: 4 chains x 1000 draws
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [21, pytest.param(22, marks=_ITEM_SD_MODES)])
+def test_a_proper_fit_passes_its_diagnostics(table: pd.DataFrame, seed: int) -> None:
+    result = fit(table, random_seed=seed, n_ref=N_REF)  # defaults: 4 chains x 1000 draws
     with warnings.catch_warnings():
         warnings.simplefilter("error", DiagnosticsWarning)
         result.diagnostics()
