@@ -61,6 +61,28 @@ def _median_map_parameters(data: PreparedData, priors: dict[str, PriorSpec]) -> 
     }
 
 
+#: Rows evaluated at once on the grid (bounds memory: grid x rows x nodes x length slots).
+_GRID_CHUNK_ROWS: Final[int] = 64
+
+
+def _grid_expectations(
+    obs: Any, rows: np.ndarray, role: str, grid_ce: np.ndarray, item_sd: float, params: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected score and item spread of ``rows`` at every grid CE: two ``(grid, rows)`` arrays."""
+    mean = np.full((len(grid_ce), len(rows)), np.nan)
+    spread = np.full((len(grid_ce), len(rows)), np.nan)
+    for start in range(0, len(rows), _GRID_CHUNK_ROWS):
+        part = rows[start : start + _GRID_CHUNK_ROWS]
+        ce = grid_ce * np.ones(len(part))
+        with np.errstate(all="ignore"):
+            m, sd = row_expectations(obs, part, role, ce, np.full_like(ce, item_sd), params)
+        columns = slice(start, start + len(part))
+        mean[:, columns] = m
+        if sd is not None:
+            spread[:, columns] = sd
+    return mean, spread
+
+
 def row_log_ce_readings(
     data: PreparedData, priors: dict[str, PriorSpec]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -77,10 +99,7 @@ def row_log_ce_readings(
     grid_ce = np.exp(LOG_CE_GRID)[:, None]
     for role in obs.roles_present():
         rows = obs.rows_of(role)
-        ce = grid_ce * np.ones(len(rows))
-        with np.errstate(all="ignore"):
-            mean, spread = row_expectations(obs, rows, role, ce, np.full_like(ce, item_sd), params)
-        mean = np.asarray(mean, dtype=float)  # (grid, rows)
+        mean, spread = _grid_expectations(obs, rows, role, grid_ce, item_sd, params)
         y = obs.score[rows]
         n = obs.n_items[rows]
         low, high = np.nanmin(mean, axis=0), np.nanmax(mean, axis=0)
@@ -93,7 +112,7 @@ def row_log_ce_readings(
         else:
             span = high - low
             inside = (y > low + 1e-3 * span) & (y < high - 1e-3 * span)
-            sd_map = np.asarray(spread, dtype=float)[nearest, columns] / np.sqrt(n)
+            sd_map = spread[nearest, columns] / np.sqrt(n)
             reported = obs.stderr[rows]
             noise = np.where(np.isfinite(reported), reported, sd_map)
         usable = inside & np.isfinite(noise) & (noise > 0) & (np.abs(slope) > 0)
