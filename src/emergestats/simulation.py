@@ -101,7 +101,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -250,6 +250,20 @@ class TruthPopulation:
     slope: tuple[float, float] = (0.25, 0.6)
     floor: tuple[float, float] = (0.0, 0.05)
     curvature_sd: float = 0.02
+
+    def draw(self, rng: np.random.Generator, *, n_ref: float, **breaks: Any) -> CurveTruth:
+        """One smooth :class:`CurveTruth` at ``n_ref`` (``breaks``: its break fields, if any).
+
+        Draws ``c_0``, ``alpha``, ``E`` and ``gamma`` from ``rng`` in that order.
+        """
+        return CurveTruth(
+            log_ce_ref=float(rng.uniform(*self.log_ce_ref)),
+            slope=float(rng.uniform(*self.slope)),
+            n_ref=n_ref,
+            floor=float(rng.uniform(*self.floor)),
+            curvature=float(rng.normal(0.0, self.curvature_sd)),
+            **breaks,
+        )
 
 
 @dataclass(frozen=True)
@@ -1168,12 +1182,9 @@ def simulate_benchmark(
         if broken and at is None:
             middle = (0.75 * log_lo + 0.25 * log_hi, 0.25 * log_lo + 0.75 * log_hi)
             at = math.exp(task_rng.uniform(*middle))
-        truth = CurveTruth(
-            log_ce_ref=float(task_rng.uniform(*population.log_ce_ref)),
-            slope=float(task_rng.uniform(*population.slope)),
+        truth = population.draw(
+            task_rng,
             n_ref=reference,
-            floor=float(task_rng.uniform(*population.floor)),
-            curvature=float(task_rng.normal(0.0, population.curvature_sd)),
             break_at=float(at) if broken and at is not None else None,
             break_factor=float(factor) if broken and factor is not None else 1.0,
             break_width=break_width,

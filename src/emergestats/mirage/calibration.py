@@ -155,7 +155,7 @@ def simulate_batch(
     :class:`~emergestats.simulation.TruthPopulation`), items and outputs depend only on
     ``seeds[i]``, so a replicate is the same whatever batch it is fitted in.
     """
-    from emergestats.simulation import CurveTruth, TruthPopulation, simulate_curve
+    from emergestats.simulation import TruthPopulation, simulate_curve
 
     if truth not in ("smooth", "broken"):
         raise ConfigError(f"truth must be 'smooth' or 'broken', not {truth!r}")
@@ -169,13 +169,7 @@ def simulate_batch(
     truths = []
     for replicate, seed in enumerate(seeds):
         rng = np.random.default_rng(seed)
-        line = CurveTruth(
-            log_ce_ref=float(rng.uniform(*population.log_ce_ref)),
-            slope=float(rng.uniform(*population.slope)),
-            n_ref=break_at,
-            floor=float(rng.uniform(*population.floor)),
-            curvature=float(rng.normal(0.0, population.curvature_sd)),
-        )
+        line = population.draw(rng, n_ref=break_at)
         if truth == "broken":
             line = replace(
                 line,
