@@ -242,6 +242,18 @@ def test_save_and_load_round_trip(smooth_fit: Fit, tmp_path: Path) -> None:
     assert Fit.load(path, model="smooth").model_name == "smooth"
 
 
+def test_object_string_coordinates_survive_a_round_trip(smooth_fit: Fit, tmp_path: Path) -> None:
+    # object-dtype labels (the ladder's curves) come back from Zarr as numpy StringDType, which
+    # numpy cannot cast straight to fixed-width str: Fit.load crashed on a saved ladder fit
+    labels = smooth_fit.posterior.coords["curve"].to_numpy().astype(object)
+    idata = smooth_fit.idata.copy(deep=True)
+    idata["posterior"] = idata["posterior"].to_dataset().assign_coords(curve=labels)
+    copied = Fit(idata, config=smooth_fit.config, table=smooth_fit.table)
+    loaded = Fit.load(copied.save(tmp_path / "fit.zarr"))
+    assert loaded.posterior.coords["curve"].dtype.kind == "U"
+    assert list(loaded.posterior.coords["curve"].values) == [str(x) for x in labels]
+
+
 def test_load_rejects_other_versions_models_and_tampering(smooth_fit: Fit, tmp_path: Path) -> None:
     path = smooth_fit.save(tmp_path / "fit.zarr")
     with pytest.raises(FitCompatibilityError, match="holds a 'smooth' fit, not the 'broken'"):

@@ -326,6 +326,8 @@ def _restore_string_coords(tree: xr.DataTree) -> None:
         changed = {}
         for name, coord in dataset.coords.items():
             if coord.dtype.kind in ("U", "T", "O"):
-                changed[name] = coord.copy(data=np.asarray(coord.to_numpy().astype(str), dtype=str))
+                # via object: numpy cannot cast a StringDType array straight to fixed-width str
+                values = coord.to_numpy().astype(object).astype(str)
+                changed[name] = coord.copy(data=np.asarray(values, dtype=str))
         if changed:
             node.dataset = dataset.assign_coords(changed)
