@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -160,3 +162,151 @@ def test_fit_with_a_bad_spec_is_one_sentence(tmp_path) -> None:
     assert result.output.startswith("Error: ") and "bad.toml" in result.output
     assert "'draw'" in result.output
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# --format, footnoted reasons, analyze and report
+# --------------------------------------------------------------------------------------------
+
+#: a curve with 2 sizes: its scores row has a long reason
+TWO_SIZES = [
+    ("short", "short", "F", "s", 1e6, 0, "exact_str_match", "exact_match", 0.0, 100, 0.0, "t"),
+    ("short", "short", "F", "m", 1e7, 0, "exact_str_match", "exact_match", 0.2, 100, 0.0, "t"),
+]
+
+
+def test_scores_table_moves_reasons_to_short_footnotes(tmp_path) -> None:
+    table = write_csv(tmp_path / "t.csv", GOOD_ROWS + TWO_SIZES)
+    result = CliRunner().invoke(main, ["scores", str(table)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    row = next(line for line in lines if line.lstrip().startswith("short"))
+    assert row.rstrip().endswith("[1]")
+    footnote = next(line for line in lines if line.startswith("[1] "))
+    assert "only 2 distinct scales" in footnote
+    # no line is padded to the reason's width: the footnotes wrap at 100 columns
+    assert all(len(line) <= 100 for line in lines[lines.index(footnote) :])
+    assert all(line == line.rstrip() for line in lines)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "markdown"])
+def test_scores_formats_are_machine_readable(tmp_path, fmt) -> None:
+    table = write_csv(tmp_path / "t.csv", GOOD_ROWS + TWO_SIZES)
+    out = tmp_path / "scores.csv"
+    result = CliRunner().invoke(main, ["scores", str(table), "--format", fmt, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "wrote 3 curves" in result.stderr and "wrote" not in text
+    if fmt == "csv":
+        parsed = pd.read_csv(io.StringIO(text))
+        assert len(parsed) == 3 and "only 2 distinct scales" in " ".join(parsed["reason"].dropna())
+    elif fmt == "json":
+        records = json.loads(text)
+        assert len(records) == 3 and records[0]["metric"]
+    else:
+        lines = text.strip().splitlines()
+        assert lines[0].startswith("| task |") and lines[1].startswith("| --- |")
+        assert len(lines) == 2 + 3
+
+
+def test_unknown_format_is_refused() -> None:
+    result = CliRunner().invoke(main, ["scores", "ladder", "--format", "xml"])
+    assert result.exit_code == 2 and "'xml'" in result.output
+
+
+TINY_ANALYZE = [
+    "--draws",
+    "40",
+    "--tune",
+    "40",
+    "--chains",
+    "2",
+    "--replicates",
+    "40",
+    "--seed",
+    "5",
+]
+
+
+def test_analyze_then_report_on_a_small_table(tmp_path) -> None:
+    import warnings
+
+    table = write_csv(tmp_path / "t.csv", GOOD_ROWS)
+    out = tmp_path / "analysis"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # no per-item lengths for the CSV's task
+        result = CliRunner().invoke(main, ["analyze", str(table), "--out", str(out), *TINY_ANALYZE])
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    # one line per tested series in the headline mode: verdict, excess jump [90%], p
+    assert "cross_metric mode" in text and "excess jump [90%]" in text
+    (line,) = [row for row in text.splitlines() if "exact_str_match" in row]
+    assert line.split()[3] in ("explained_by_metric", "excess_jump", "inconclusive")
+    assert f"report: {out / 'report.html'}" in text
+    # stdout is not a terminal here: no progress lines
+    assert "[1/4]" not in result.stderr
+    for name in ("report.html", "report.md", "report.json", "analysis.json", "fit.zarr"):
+        assert (out / name).exists(), name
+    report = json.loads((out / "report.json").read_text())
+    assert report["reproduce"]["command"].startswith(f"emergestats analyze {table} --out {out}")
+    assert "--draws 40" in report["reproduce"]["command"]
+    (out / "report.html").unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        again = CliRunner().invoke(main, ["report", str(out), "--format", "json"])
+    assert again.exit_code == 0, again.output
+    assert (out / "report.html").is_file()
+    assert '"verdict"' in again.output
+
+
+def test_analyze_progress_lines_when_asked(tmp_path) -> None:
+    import warnings
+
+    table = write_csv(tmp_path / "t.csv", GOOD_ROWS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = CliRunner().invoke(
+            main,
+            [
+                "analyze",
+                str(table),
+                "--out",
+                str(tmp_path / "a"),
+                "--modes",
+                "in_sample",
+                "--progress",
+                "--format",
+                "csv",
+                *TINY_ANALYZE,
+            ],
+        )
+    assert result.exit_code == 0, result.output
+    stages = [line for line in result.stderr.splitlines() if line.startswith("emergestats: [")]
+    assert [line.split("]")[0][-3:] for line in stages] == ["1/4"] * 2 + ["2/4"] * 2 + [
+        "3/4"
+    ] * 2 + ["4/4"] * 2
+    assert all(s.endswith("...") or "done in" in s for s in stages)
+    assert result.stdout.splitlines()[0].startswith("task,family,metric,verdict")
+
+
+def test_report_of_a_folder_without_an_analysis_is_one_sentence(tmp_path) -> None:
+    result = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and "not an analysis folder" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_mirage_json_is_only_the_table_on_stdout(tmp_path) -> None:
+    import warnings
+
+    table = write_csv(tmp_path / "t.csv", GOOD_ROWS)
+    arguments = ["mirage", str(table), "--modes", "cross_metric", "--no-broken", "--format"]
+    tiny = ["--draws", "40", "--tune", "40", "--chains", "2", "--replicates", "40", "--seed", "2"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = CliRunner().invoke(main, [*arguments, "json", *tiny])
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)
+    assert record["metric"] == "exact_str_match" and record["mode"] == "cross_metric"
+    assert record["verdict"] in ("explained_by_metric", "excess_jump", "inconclusive")
+    assert "rule:" in result.stderr and "rule:" not in result.stdout

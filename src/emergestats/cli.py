@@ -9,9 +9,10 @@ only when complete, so a failed run leaves nothing partial behind.
 from __future__ import annotations
 
 import functools
-import math
 import os
+import shlex
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -22,7 +23,27 @@ import click
 import pandas as pd
 
 from emergestats import __version__
-from emergestats.errors import DataFormatError, EmergestatsError
+from emergestats.analysis import load_evaluation_table, select_tasks
+from emergestats.errors import EmergestatsError
+from emergestats.report.formats import FORMATS, interval_text, render_table
+
+__all__ = ["atomic_folder", "atomic_path", "load_evaluation_table", "main"]
+
+#: ``--format``: how a command prints its table (``table`` moves long reasons to footnotes).
+_FORMAT_OPTION = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="How to print the table: aligned text (reasons as numbered footnotes), CSV, JSON or "
+    "Markdown.",
+)
+
+
+def _info(fmt: str, message: str) -> None:
+    """A message beside the table: on stdout for ``table``, on stderr for the data formats."""
+    click.echo(message, err=fmt != "table")
 
 
 def _friendly_errors[**P, R](command: Callable[P, R]) -> Callable[P, R]:
@@ -52,43 +73,6 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def load_evaluation_table(source: str) -> pd.DataFrame:
-    """Read an evaluation table from a file, a BIG-bench results folder, or a dataset name.
-
-    ``source`` is tried, in order, as a canonical table file (CSV or Parquet), a folder of
-    BIG-bench ``scores_*.json`` / ``full-log_*.json`` files, and a registered dataset name
-    (``emergestats.datasets``; ``ladder`` is the package's own model ladder).
-    """
-    from emergestats import datasets
-    from emergestats.data import read_table
-    from emergestats.data.bigbench import read_bigbench_results
-
-    path = Path(source)
-    if path.is_dir():
-        return read_bigbench_results(path)
-    if path.exists():
-        table = read_table(path)
-        if "item" in table.columns:
-            raise DataFormatError(
-                "is an item table; this command needs an evaluation table (one row per model and "
-                "metric), e.g. the evaluations.csv written beside it",
-                path=path,
-            )
-        return table
-    tables = sorted(
-        name
-        for name, dataset in datasets.DATASETS.items()
-        if dataset.reader is not None or dataset.source is None
-    )
-    if source in tables:
-        return datasets.load(source)
-    raise DataFormatError(
-        "no such file, folder or dataset; give a CSV/Parquet evaluation table, a BIG-bench "
-        f"results folder, or one of the datasets {', '.join(tables)}",
-        path=path,
-    )
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="emergestats")
 def main() -> None:
@@ -103,8 +87,9 @@ def main() -> None:
     default=None,
     help="Also write the statistics as CSV to this file.",
 )
+@_FORMAT_OPTION
 @_friendly_errors
-def scores_command(table: str, out: Path | None) -> None:
+def scores_command(table: str, out: Path | None, fmt: str) -> None:
     """Classic jump statistics of every curve in TABLE.
 
     A curve is one (task, subtask, family, shots, metric). TABLE is a canonical evaluation table
@@ -115,14 +100,11 @@ def scores_command(table: str, out: Path | None) -> None:
 
     evaluations = load_evaluation_table(table)
     statistics = jump_table(evaluations)
-    with pd.option_context(
-        "display.width", 200, "display.max_rows", None, "display.max_columns", None
-    ):
-        click.echo(statistics.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    click.echo(render_table(statistics, fmt))
     if out is not None:
         with atomic_path(out) as tmp:
             statistics.to_csv(tmp, index=False)
-        click.echo(f"wrote {len(statistics)} curves to {out}")
+        _info(fmt, f"wrote {len(statistics)} curves to {out}")
 
 
 @contextmanager
@@ -223,26 +205,8 @@ def fit_command(table: str, spec_path: Path, out: Path, seed: int | None, progre
     click.echo(f"wrote {out / 'fit.zarr'}, {out / 'curves.csv'} and {out / 'diagnostics.csv'}")
 
 
-def _interval_text(low: float, middle: float, high: float) -> str:
-    if not all(map(math.isfinite, (low, middle, high))):
-        return "-"
-    return f"{middle:+.3f} [{low:+.3f}, {high:+.3f}]"
-
-
-def _select_tasks(evaluations: pd.DataFrame, tasks: tuple[str, ...], source: str) -> pd.DataFrame:
-    """The rows of the named tasks (``task`` or ``task/subtask``); a name that matches nothing
-    stops with the names available."""
-    task = evaluations["task"].astype(str)
-    both = task + "/" + evaluations["subtask"].astype(str)
-    missing = [name for name in tasks if not ((task == name) | (both == name)).any()]
-    if missing:
-        known = sorted(task.unique())
-        shown = ", ".join(known[:12]) + (f" and {len(known) - 12} more" if len(known) > 12 else "")
-        raise click.ClickException(
-            f"--task {', '.join(missing)}: no such task in {source} (its tasks: {shown})"
-        )
-    keep = task.isin(tasks) | both.isin(tasks)
-    return evaluations[keep.to_numpy()].reset_index(drop=True)
+#: Kept for callers of the old private name; the function lives in :mod:`emergestats.analysis`.
+_select_tasks = select_tasks
 
 
 @main.command("mirage")
@@ -285,6 +249,7 @@ def _select_tasks(evaluations: pd.DataFrame, tasks: tuple[str, ...], source: str
     metavar="NAME",
     help="Test only this task (repeatable; matches the 'task' column, or 'task/subtask').",
 )
+@_FORMAT_OPTION
 @_friendly_errors
 def mirage_command(
     table: str,
@@ -298,6 +263,7 @@ def mirage_command(
     seed: int | None,
     broken: bool,
     tasks: tuple[str, ...],
+    fmt: str,
 ) -> None:
     """The mirage test of every discontinuous metric of TABLE: is its jump more than the metric?
 
@@ -323,10 +289,11 @@ def mirage_command(
                 f"cannot reach the dask scheduler at {scheduler} ({exc}); start one with "
                 "`dask scheduler` or leave --scheduler out to run here"
             ) from exc
-    click.echo(
+    _info(
+        fmt,
         f"mirage test of {len(evaluations)} rows, modes {', '.join(chosen)}: "
         f"{chains} chains x {draws} draws after {tune} tuning steps per fit"
-        + (f", on {scheduler}" if scheduler else "")
+        + (f", on {scheduler}" if scheduler else ""),
     )
     try:
         result = jump_test(
@@ -345,7 +312,7 @@ def mirage_command(
         if client is not None:
             client.close()
     for note in result.notes:
-        click.echo(f"note: {note}")
+        _info(fmt, f"note: {note}")
     summary = result.summary
     lines = pd.DataFrame(
         {
@@ -354,7 +321,7 @@ def mirage_command(
             "mode": summary["mode"],
             "verdict": summary["verdict"],
             "excess jump [90%]": [
-                _interval_text(a, b, c)
+                interval_text(a, b, c)
                 for a, b, c in zip(
                     summary["excess_q05"],
                     summary["excess_q50"],
@@ -362,18 +329,185 @@ def mirage_command(
                     strict=True,
                 )
             ],
-            "p": summary["p_value"].map(lambda v: f"{v:.3f}" if math.isfinite(v) else "-"),
-            "reason": summary["reason"].fillna("").str.slice(0, 70),
+            "p": summary["p_value"],
+            "p_adj": summary["p_adjusted"],
+            "reason": summary["reason"].fillna(""),
         }
     )
-    with pd.option_context("display.width", 250, "display.max_rows", None):
-        click.echo(lines.to_string(index=False))
+    click.echo(render_table(lines, fmt, digits=3))
     counts = summary["verdict"].value_counts()
-    click.echo(
-        "\n" + ", ".join(f"{name}: {int(counts.get(name, 0))}" for name in sorted(counts.index))
+    _info(
+        fmt,
+        "\n" + ", ".join(f"{name}: {int(counts.get(name, 0))}" for name in sorted(counts.index)),
     )
-    click.echo(f"rule: {result.rule.describe()}")
+    _info(fmt, f"rule: {result.rule.describe()}")
     if out is not None:
         with atomic_folder(out) as tmp:
             result.save(tmp)
-        click.echo(f"wrote {out / 'verdicts.csv'}, {out / 'verdicts.json'} and {out / 'fits'}")
+        _info(fmt, f"wrote {out / 'verdicts.csv'}, {out / 'verdicts.json'} and {out / 'fits'}")
+
+
+def _progress_printer(show: bool | None) -> Callable[[str], None] | None:
+    """Stage lines on stderr, shown by default only when stdout is a terminal."""
+    if show is None:
+        show = sys.stdout.isatty()
+    if not show:
+        return None
+
+    def echo(line: str) -> None:
+        click.echo(f"emergestats: {line}", err=True)
+
+    return echo
+
+
+def _reproducing_command(source: str, out: Path, given: dict[str, object]) -> str:
+    parts = ["emergestats", "analyze", source, "--out", str(out)]
+    for name, value in given.items():
+        if value is None or value == () or name == "fmt":
+            continue
+        flag = "--" + name.replace("_", "-")
+        if name == "tasks":
+            for task in value:  # type: ignore[attr-defined]
+                parts += ["--task", str(task)]
+        elif name == "broken":
+            parts.append("--broken" if value else "--no-broken")
+        elif name == "spec_path":
+            parts += ["--model", str(value)]
+        else:
+            parts += [flag, str(value)]
+    return shlex.join(parts)
+
+
+@main.command("analyze")
+@click.argument("table", metavar="TABLE|DATASET")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the report (report.html, report.md, report.json) and the saved results.",
+)
+@click.option(
+    "--model",
+    "spec_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A smooth-model specification (TOML) for the fits' options, priors and sampler.",
+)
+@click.option("--modes", default=None, help="Comma-separated modes of the test (first: headline).")
+@click.option("--draws", type=int, default=None, help="Draws per chain of every fit.")
+@click.option("--tune", type=int, default=None, help="Tuning steps per chain of every fit.")
+@click.option("--chains", type=int, default=None, help="Chains per fit.")
+@click.option("--replicates", type=int, default=None, help="Replicate curves per test.")
+@click.option("--seed", type=int, default=None, help="Seed of the fits and replicates.")
+@click.option(
+    "--broken/--no-broken",
+    default=None,
+    help="Also fit the broken model for the smooth-vs-broken LOO (default: no).",
+)
+@click.option(
+    "--task",
+    "tasks",
+    multiple=True,
+    metavar="NAME",
+    help="Analyse only this task (repeatable; 'task' or 'task/subtask').",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Print a line per stage on stderr (default: when stdout is a terminal).",
+)
+@_FORMAT_OPTION
+@_friendly_errors
+def analyze_command(
+    table: str,
+    out: Path,
+    spec_path: Path | None,
+    modes: str | None,
+    draws: int | None,
+    tune: int | None,
+    chains: int | None,
+    replicates: int | None,
+    seed: int | None,
+    broken: bool | None,
+    tasks: tuple[str, ...],
+    progress: bool | None,
+    fmt: str,
+) -> None:
+    """Scores, smooth fit, mirage test and report of TABLE, written to --out.
+
+    TABLE is as for `scores`. Runs the four stages (classic jump statistics; the smooth model
+    fitted to every metric; the mirage test, by default in the cross_metric and in_sample
+    modes; the report), prints one line per tested metric series (verdict, excess jump with
+    its 90% interval, p) and the path of the report. `emergestats report DIR` re-renders it.
+    The dataset `ladder` has its own preset of sampler settings (stated in the report).
+    """
+    from dataclasses import replace
+
+    from emergestats.analysis import analyze, default_settings, settings_from_spec, verdict_lines
+    from emergestats.specs import load_spec
+
+    settings = default_settings(table)
+    if spec_path is not None:
+        settings = settings_from_spec(load_spec(spec_path), settings)
+    changes: dict[str, object] = {
+        name: value
+        for name, value in (
+            ("draws", draws),
+            ("tune", tune),
+            ("chains", chains),
+            ("n_replicates", replicates),
+            ("random_seed", seed),
+            ("compare_broken", broken),
+        )
+        if value is not None
+    }
+    if modes is not None:
+        changes["modes"] = tuple(m.strip() for m in modes.split(",") if m.strip())
+    if changes:
+        settings = replace(settings, **changes)  # type: ignore[arg-type]
+    command = _reproducing_command(
+        table,
+        out,
+        {
+            "spec_path": spec_path,
+            "modes": modes,
+            "draws": draws,
+            "tune": tune,
+            "chains": chains,
+            "replicates": replicates,
+            "seed": seed,
+            "broken": broken,
+            "tasks": tasks,
+        },
+    )
+    analysis = analyze(
+        table,
+        out,
+        settings=settings,
+        tasks=tasks,
+        command=command,
+        progress=_progress_printer(progress),
+    )
+    mode = analysis.settings.modes[0]
+    _info(fmt, f"verdicts ({mode} mode; every mode is in the report):")
+    click.echo(render_table(verdict_lines(analysis), fmt))
+    _info(fmt, f"report: {out / 'report.html'} (summary {out / 'report.md'})")
+
+
+@main.command("report")
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@_FORMAT_OPTION
+@_friendly_errors
+def report_command(folder: Path, fmt: str) -> None:
+    """Re-render the report of an analysis folder written by `emergestats analyze`.
+
+    Reads the saved fits, jump-test results and scores in DIR (no sampling) and rewrites
+    report.html, report.md and report.json there; prints the verdict table again.
+    """
+    from emergestats.analysis import load_analysis, verdict_lines
+    from emergestats.report import write_report
+
+    analysis = load_analysis(folder)
+    paths = write_report(analysis, folder)
+    click.echo(render_table(verdict_lines(analysis), fmt))
+    _info(fmt, f"report: {paths['html']} (summary {paths['markdown']})")
