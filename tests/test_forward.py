@@ -110,6 +110,38 @@ def test_grade_is_chance_without_knowledge_and_below_chance_with_a_lure() -> Non
     assert forward.grade(np.array([1e-4]), np.array([0.5]), k, 0.5)[0] > 0.99
 
 
+@pytest.mark.parametrize("k", [2, 4])
+@pytest.mark.parametrize("ce", [0.05, 0.7, 50.0])
+def test_a_lure_pulls_every_choice_metric_below_chance_from_one_set_of_logits(
+    ce: float, k: int
+) -> None:
+    """Logits written out: the answer ``m``, one plausible distractor ``lure (1 - p)``, the rest 0.
+
+    Softmax gives the correct choice's probability (log-likelihood, correct-choice Brier); the
+    argmax under Gumbel noise of scale ``tau`` gives the grade, simulated here choice by choice.
+    """
+    lure, tau = 1.2, 0.6
+    p = np.exp(-ce)
+    m = np.log1p((k - 1) * p) - np.log(-np.expm1(-ce))
+    logits = np.r_[m, lure * (1 - p), np.zeros(k - 2)]
+    q = special.softmax(logits)[0]
+    ce_, s_, k_ = np.array([ce]), np.array([0.0]), np.array([float(k)])
+    log_q, _ = forward.choice_log_likelihood(ce_, s_, k_, lure)
+    assert log_q[0] == pytest.approx(np.log(q), rel=1e-9)
+    brier_correct, _ = forward.brier(ce_, s_, k_, np.array([2]), 0.0, lure)
+    assert brier_correct[0] == pytest.approx((1 - q) ** 2, rel=1e-9, abs=1e-15)
+    gumbel = RNG.gumbel(size=(200_000, k)) * tau
+    wins = np.argmax(logits + gumbel, axis=1) == 0
+    grade = forward.grade(ce_, s_, k_, tau, lure)[0]
+    assert abs(grade - wins.mean()) <= 4 * wins.std() / np.sqrt(wins.size) + 1e-9
+    if ce == 50.0:  # knows nothing: below chance in every metric
+        assert q == pytest.approx(1 / (k - 1 + np.exp(lure)))
+        assert grade < 1 / k and np.log(q) < -np.log(k)
+    # no lure: the chance-anchored map of the module docstring
+    plain, _ = forward.choice_log_likelihood(ce_, s_, k_)
+    assert plain[0] == pytest.approx(np.log(1 / k + (1 - 1 / k) * p), rel=1e-9)
+
+
 def test_brier_mean_with_even_spread_is_bigbench_formula() -> None:
     """Even spread (c = 0): BIG-bench's mean over choices of a q / even-distractor vector."""
     k = 5
@@ -141,6 +173,11 @@ def test_pytensor_graphs_match_numpy() -> None:
         (
             forward.choice_log_likelihood(ce_t, s_t, k)[1],
             forward.choice_log_likelihood(ce, s, k)[1],
+        ),
+        (forward.grade(ce_t, s_t, k, 0.4, 0.8), forward.grade(ce, s, k, 0.4, 0.8)),
+        (
+            forward.choice_log_likelihood(ce_t, s_t, k, 0.8)[0],
+            forward.choice_log_likelihood(ce, s, k, 0.8)[0],
         ),
     ]
     for graph, numpy_value in pairs:

@@ -440,3 +440,25 @@ def test_broken_model_has_the_floor_too() -> None:
     model = build_broken_model(make_table(), floor=True)
     assert model.named_vars_to_dims["floor"] == ("curve",)
     assert {"cell_deviation", "item_sd"} <= set(model.named_vars)
+
+
+def test_lure_auto_is_in_the_model_only_where_a_choice_row_is_below_chance() -> None:
+    kinds = (("multiple_choice_grade", "multiple_choice_grade"),)
+    above = make_table(kinds=kinds, chance=0.25, target_tokens=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = build_smooth_model(above)
+        assert "lure" not in model.named_vars
+        assert model.emergestats_build["lure"] is False
+        below = above.copy()
+        # 30 of 200 right with four choices: 3.3 binomial standard errors below chance
+        below.loc[below["params"] == SIZES[0], "score"] = 0.15
+        model = build_smooth_model(below)
+        assert "lure" in model.named_vars and model.emergestats_build["lure"] is True
+        assert "lure" not in build_smooth_model(below, lure=False).named_vars
+        # within two standard errors of chance is not evidence of a lure
+        near = above.copy()
+        near.loc[near["params"] == SIZES[0], "score"] = 0.24
+        assert "lure" not in build_smooth_model(near).named_vars
+    with pytest.raises(ConfigError, match="lure must be True, False or 'auto'"):
+        build_smooth_model(above, lure="sometimes")

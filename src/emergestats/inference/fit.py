@@ -56,6 +56,7 @@ from emergestats.models.builders import (
     prepare_items,
     smooth_model_from_prepared,
 )
+from emergestats.models.likelihoods import resolve_lure
 from emergestats.models.priors import resolve_priors
 
 SAMPLERS: Final[tuple[str, ...]] = ("numpyro", "nutpie", "pymc")
@@ -630,7 +631,11 @@ def fit(
         n_ref=prepared.n_ref,
         floor=bool(builder_options.get("floor", False)),
         centered=_centered_option(builder_options.get("centered")),
-        lure=bool(builder_options.get("lure", False)),
+        lure=(
+            resolve_lure(builder_options.get("lure", "auto"), prepared.observations)
+            if isinstance(prepared, PreparedData)
+            else False
+        ),
         lengths_json=_lengths_to_json(builder_options.get("lengths")),
         sampler=sampler_name,
         draws=int(draws),

@@ -72,7 +72,7 @@ from emergestats.errors import ConfigError, DataFormatError
 from emergestats.models.centering import choose_centering
 from emergestats.models.forward import grade_logit
 from emergestats.models.latent import P_MIN, broken_log_cross_entropy, log_cross_entropy
-from emergestats.models.likelihoods import add_metric_likelihoods
+from emergestats.models.likelihoods import add_metric_likelihoods, resolve_lure
 from emergestats.models.prepare import (
     LengthsMapping,
     PreparedData,
@@ -361,7 +361,7 @@ def build_smooth_model(
     floor: bool = False,
     lengths: LengthsMapping | None = None,
     centered: bool | None = None,
-    lure: bool = False,
+    lure: bool | str = "auto",
 ) -> pm.Model:
     """Smooth power law in the per-token cross-entropy, all curves and metrics in one model.
 
@@ -381,7 +381,10 @@ def build_smooth_model(
         ``None`` (default): per level from the data (:func:`choose_centering`); ``True`` /
         ``False`` force the curve and task levels.
     lure
-        Let a plausible distractor pull weak models' grades below chance (``lure``).
+        Let a plausible distractor pull weak models below chance (the ``lure`` of
+        :mod:`emergestats.models.forward`: grade, Brier and choice log-likelihood alike).
+        ``"auto"`` (default): where some choice row of the table is below chance by more than
+        two standard errors (:func:`emergestats.models.likelihoods.shows_below_chance`).
 
     Returns
     -------
@@ -394,6 +397,7 @@ def build_smooth_model(
     """
     data = prepare_evaluation(table, lengths=lengths, n_ref=n_ref)
     resolved = resolve_priors(priors)
+    lure = resolve_lure(lure, data.observations)
     model = smooth_model_from_prepared(
         data, priors=resolved, floor=floor, centered=centered, lure=lure
     )
@@ -455,7 +459,7 @@ def build_broken_model(
     floor: bool = False,
     lengths: LengthsMapping | None = None,
     centered: bool | None = None,
-    lure: bool = False,
+    lure: bool | str = "auto",
 ) -> pm.Model:
     """Broken power law: the smooth model plus a smooth but sharp break per curve.
 
@@ -481,6 +485,7 @@ def build_broken_model(
     """
     data = prepare_evaluation(table, lengths=lengths, n_ref=n_ref)
     resolved = resolve_priors(priors)
+    lure = resolve_lure(lure, data.observations)
     model = broken_model_from_prepared(
         data, priors=resolved, floor=floor, centered=centered, lure=lure
     )

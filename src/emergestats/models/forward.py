@@ -32,9 +32,17 @@ Generated answers (an item of ``L`` tokens; ``L`` follows the row's length histo
 
 Choices (``K`` choices; one item = one question)
 ------------------------------------------------
-The model puts probability ``q_i = 1/K + (1 - 1/K) p_i`` on the correct choice (it knows the
-answer with "probability" ``p_i``, else it spreads its mass evenly), so a model that knows nothing
-is exactly at chance. From ``q_i`` alone:
+The model knows the answer with "probability" ``p_i``: the correct choice's log-odds against
+each ordinary distractor is ``m_i = log((1 + (K - 1) p_i) / (1 - p_i))`` (0 for a model that
+knows nothing, growing without bound as it learns). One *plausible* distractor per item has the
+extra log-odds ``lure (1 - p_i)`` (``lure >= 0``; it draws weak models to it and fades as the
+model learns, Schaeffer et al. 2024). The correct choice gets the probability
+
+``q_i = 1 / (1 + exp(-m_i) (K - 2 + exp(lure (1 - p_i))))``,
+
+which is ``1/K + (1 - 1/K) p_i`` without a lure (a model that knows nothing is exactly at
+chance) and ``1 / (K - 1 + exp(lure))`` *below* chance at ``p_i = 0`` with one. From ``q_i``
+alone:
 
 - log-likelihood of the correct choice (normalised over choices): ``E[log q_i]``;
 - Brier score, correct-choice form ``(1 - q_i)^2``; BIG-bench's mean over choices
@@ -42,12 +50,11 @@ is exactly at chance. From ``q_i`` alone:
   index of the distractors' shares of ``1 - q_i``: ``1/(K - 1)`` when the wrong mass is spread
   evenly, 1 when it all sits on one plausible distractor; it is
   ``h = 1/(K-1) + (1 - 1/(K-1)) c`` with ``c`` in [0, 1] the *distractor concentration*;
-- grade (argmax): each choice's log-probability is perturbed by Gumbel noise of scale ``tau``
+- grade (argmax): each choice's log-odds is perturbed by Gumbel noise of scale ``tau``
   (``choice_noise``); the correct choice wins with probability
-  ``sigmoid((m_i - lure) / tau - log(K - 1))``, ``m_i = log(q_i (K - 1) / (1 - q_i))`` its
-  log-odds against one distractor. ``lure >= 0`` is extra attraction of a plausible distractor:
-  with ``lure > 0`` a weak model is *below* chance (Schaeffer et al. 2024); ``lure = 0`` gives
-  exactly ``1/K`` at ``p = 0``. Accuracy of a choice task is the grade.
+  ``sigmoid(m_i / tau - log(K - 2 + exp(lure (1 - p_i) / tau)))`` (exact for Gumbel noise), so
+  with ``lure > 0`` a weak model's grade is below chance too, and ``lure = 0`` gives exactly
+  ``1/K`` at ``p = 0``. Accuracy of a choice task is the grade.
 
 Subset accuracy over ``L`` items (all right) is the unit accuracy to the power ``L``.
 """
@@ -168,26 +175,44 @@ def log_likelihood(
 # --------------------------------------------------------------------------------------------
 
 
-def choice_probability(item_ce: Any, n_choices: Any) -> Any:
-    """Probability on the correct choice ``q = 1/K + (1 - 1/K) exp(-CE)`` (any shape)."""
-    xp = backend_of(item_ce, n_choices)
-    return 1.0 / n_choices + (1.0 - 1.0 / n_choices) * xp.exp(-item_ce)
+def _log_odds_against_distractor(xp: Any, item_ce: Any, n_choices: Any) -> Any:
+    """``m = log1p((K - 1) p) - log(1 - p)``, accurate near ``p = 1``."""
+    p = xp.exp(-item_ce)
+    return xp.log1p((n_choices - 1.0) * p) - xp.log(xp.maximum(-xp.expm1(-item_ce), P_MIN))
 
 
-def _item_choice_probability(ce: Any, item_sd: Any, n_choices: Any) -> Any:
-    return choice_probability(item_cross_entropy(ce, item_sd), n_choices[..., None])
+def _log_rivals(xp: Any, item_ce: Any, n_choices: Any, lure: Any, noise: Any = 1.0) -> Any:
+    """``log(K - 2 + exp(lure (1 - p) / tau))``: the distractors' weight against the answer."""
+    pull = lure * -xp.expm1(-item_ce) / noise
+    return xp.log(n_choices - 2.0 + xp.exp(pull))
+
+
+def choice_probability(item_ce: Any, n_choices: Any, lure: Any = 0.0) -> Any:
+    """Probability on the correct choice ``q`` (see the module docstring; any shapes).
+
+    Without a lure, ``q = 1/K + (1 - 1/K) exp(-CE)``.
+    """
+    xp = backend_of(item_ce, n_choices, lure)
+    margin = _log_odds_against_distractor(xp, item_ce, n_choices)
+    return _sigmoid(xp, margin - _log_rivals(xp, item_ce, n_choices, lure))
+
+
+def _item_choice_probability(ce: Any, item_sd: Any, n_choices: Any, lure: Any = 0.0) -> Any:
+    xp = backend_of(ce, item_sd, n_choices, lure)
+    return choice_probability(
+        item_cross_entropy(ce, item_sd), n_choices[..., None], _expand(xp, lure)
+    )
 
 
 def grade_logit(item_ce: Any, n_choices: Any, noise: Any, lure: Any = 0.0) -> Any:
     """Logit of the correct choice winning the argmax, per item (any matching shapes).
 
-    ``(m - lure) / tau - log(K - 1)`` with ``m = log1p((K - 1) p) - log(1 - p)``, the correct
-    choice's log-odds against one distractor (accurate near ``p = 1``).
+    ``m / tau - log(K - 2 + exp(lure (1 - p) / tau))`` with ``m = log1p((K - 1) p) - log(1 -
+    p)`` the correct choice's log-odds against an ordinary distractor (accurate near ``p = 1``).
     """
     xp = backend_of(item_ce, n_choices, noise, lure)
-    p = xp.exp(-item_ce)
-    margin = xp.log1p((n_choices - 1.0) * p) - xp.log(xp.maximum(-xp.expm1(-item_ce), P_MIN))
-    return (margin - lure) / noise - xp.log(n_choices - 1.0)
+    margin = _log_odds_against_distractor(xp, item_ce, n_choices)
+    return margin / noise - _log_rivals(xp, item_ce, n_choices, lure, noise)
 
 
 def _sigmoid(xp: Any, value: Any) -> Any:
@@ -222,15 +247,20 @@ def distractor_herfindahl(n_choices: Any, concentration: Any) -> Any:
 
 
 def brier(
-    ce: Any, item_sd: Any, n_choices: Any, form: Any, concentration: Any = 0.0
+    ce: Any,
+    item_sd: Any,
+    n_choices: Any,
+    form: Any,
+    concentration: Any = 0.0,
+    lure: Any = 0.0,
 ) -> tuple[Any, Any]:
     """Expected Brier score of each row and its item-level sd.
 
     ``form`` is a per-row integer array indexing :data:`BRIER_FORMS` (0 mean over choices, 1
     summed, 2 correct choice only).
     """
-    xp = backend_of(ce, item_sd, n_choices, concentration)
-    q = _item_choice_probability(ce, item_sd, n_choices)
+    xp = backend_of(ce, item_sd, n_choices, concentration, lure)
+    q = _item_choice_probability(ce, item_sd, n_choices, lure)
     miss = (1.0 - q) ** 2
     h = distractor_herfindahl(n_choices, concentration)
     form = np.asarray(form)
@@ -240,10 +270,12 @@ def brier(
     return factor * mean_miss, factor * xp.sqrt(xp.maximum(variance, 0.0))
 
 
-def choice_log_likelihood(ce: Any, item_sd: Any, n_choices: Any) -> tuple[Any, Any]:
+def choice_log_likelihood(
+    ce: Any, item_sd: Any, n_choices: Any, lure: Any = 0.0
+) -> tuple[Any, Any]:
     """Expected log-probability of the correct choice ``E[log q_i]`` and its item-level sd."""
-    xp = backend_of(ce, item_sd, n_choices)
-    log_q = xp.log(_item_choice_probability(ce, item_sd, n_choices))
+    xp = backend_of(ce, item_sd, n_choices, lure)
+    log_q = xp.log(_item_choice_probability(ce, item_sd, n_choices, lure))
     mean = _expect(xp, log_q)
     variance = _expect(xp, log_q**2) - mean**2
     return mean, xp.sqrt(xp.maximum(variance, 0.0))

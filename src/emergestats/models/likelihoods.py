@@ -41,6 +41,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from emergestats.data.table import BRIER_FORMS
+from emergestats.errors import ConfigError
 from emergestats.models import forward
 from emergestats.models.latent import P_MAX, P_MIN
 from emergestats.models.prepare import COUNT_ROLES, ObservationData
@@ -61,6 +62,48 @@ def needs_choice_noise(data: ObservationData) -> bool:
     """Whether any modelled row goes through the argmax of the choice model."""
     subset = data.rows_of("subset")
     return len(data.rows_of("grade")) > 0 or bool(np.isfinite(data.n_choices[subset]).any())
+
+
+def needs_lure(data: ObservationData) -> bool:
+    """Whether any modelled row depends on the correct choice's probability (choice rows)."""
+    choice_roles = ("grade", "brier", "choice_log_likelihood")
+    rows = np.flatnonzero(data.modelled & np.isin(data.role, choice_roles))
+    subset = data.rows_of("subset")
+    return len(rows) > 0 or bool(np.isfinite(data.n_choices[subset]).any())
+
+
+def shows_below_chance(data: ObservationData, *, z: float = 2.0) -> bool:
+    """Whether some modelled choice row is worse than chance by more than ``z`` standard errors.
+
+    Grades (binomial standard error at chance), correct-choice log-likelihoods (below ``-log
+    K``) and correct-choice Brier scores (above ``(1 - 1/K)^2``), with the reported standard
+    error where there is one (else none: any value past chance counts). The mean and summed
+    Brier forms are not used: a concentrated wrong mass raises them without any lure. This is
+    the rule of ``lure="auto"``: the lure is in the model only where the data show what only a
+    lure can produce.
+    """
+    k = data.n_choices
+    stderr = np.nan_to_num(data.stderr, nan=0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        chance = 1.0 / k
+        grade_se = np.sqrt(chance * (1.0 - chance) / np.maximum(data.n_items, 1.0))
+        below = np.zeros(len(data.role), dtype=bool)
+        below |= (data.role == "grade") & (data.score < chance - z * grade_se)
+        below |= (data.role == "choice_log_likelihood") & (data.score < -np.log(k) - z * stderr)
+        correct_form = data.brier_form == BRIER_FORMS.index("correct_choice")
+        below |= (
+            (data.role == "brier") & correct_form & (data.score > (1.0 - chance) ** 2 + z * stderr)
+        )
+    return bool(np.any(below & data.modelled & np.isfinite(k)))
+
+
+def resolve_lure(option: bool | str, data: ObservationData) -> bool:
+    """The ``lure`` option as a flag: ``"auto"`` is :func:`shows_below_chance` of the data."""
+    if option == "auto":
+        return shows_below_chance(data)
+    if isinstance(option, bool):
+        return option
+    raise ConfigError(f"lure must be True, False or 'auto', not {option!r}")
 
 
 def needs_concentration(data: ObservationData) -> bool:
@@ -122,9 +165,10 @@ def row_expectations(
             k_choices,
             data.brier_form[rows],
             params.get("distractor_concentration", 0.0),
+            params.get("lure", 0.0),
         )
     if role == "choice_log_likelihood":
-        return forward.choice_log_likelihood(ce, item_sd, k_choices)
+        return forward.choice_log_likelihood(ce, item_sd, k_choices, params.get("lure", 0.0))
     tokens, second = _tokens_per_item(data, rows, role, params)
     if role == "log_likelihood":
         return forward.log_likelihood(ce, item_sd, tokens, second)
@@ -198,8 +242,8 @@ def add_map_parameters(
     params: dict[str, Any] = {}
     if needs_choice_noise(data):
         params["choice_noise"] = prior_variable("choice_noise", priors["choice_noise"])
-        if lure:
-            params["lure"] = prior_variable("lure", priors["lure"])
+    if lure and needs_lure(data):
+        params["lure"] = prior_variable("lure", priors["lure"])
     if needs_concentration(data):
         params["distractor_concentration"] = prior_variable(
             "distractor_concentration", priors["distractor_concentration"]
