@@ -7,6 +7,7 @@ Recovery and the speed benchmark live elsewhere (slow tests, benchmarks/).
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import math
@@ -319,25 +320,55 @@ def test_log_likelihood_cells_and_loo(smooth_fit: Fit) -> None:
     assert result.elpd == pytest.approx(result.pointwise["elpd"].sum())
 
 
-def test_loo_gives_constant_cells_their_exact_value(smooth_fit: Fit) -> None:
+def test_loo_gives_constant_cells_their_exact_value(
+    smooth_fit: Fit, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # a count of 0 where every draw puts the rate at ~0 has the same log-likelihood in every
     # draw; PSIS would return NaN for it
-    tree = smooth_fit.idata.copy()
-    ll = tree["log_likelihood"].to_dataset()
-    values = ll["obs_exact_match"].copy()
-    values[..., 0] = -1e-9
-    tree["log_likelihood"] = xr.DataTree(ll.assign(obs_exact_match=values))
-    patched = Fit(tree, config=smooth_fit.config, table=smooth_fit.table)
+    # the submodule (``emergestats.inference.loo`` the attribute is the function)
+    loo_module = importlib.import_module("emergestats.inference.loo")
+    cells = loo_module.integrated_log_likelihood_cells(smooth_fit)
+    patched = cells.copy()
+    patched[..., 0] = -1e-9
+    monkeypatch.setattr(loo_module, "integrated_log_likelihood_cells", lambda fit_: patched)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        result = loo(patched)
-    # the patched row is the only row of its cell with this value in every draw only if the
-    # cell has no other row: check the row-level LOO, where the cell is that row
+        result = loo(smooth_fit)
+    first = result.pointwise.iloc[0]
+    assert first["method"] == "constant" and first["elpd"] == -1e-9 and first["pareto_k"] == 0
     assert np.isfinite(result.pointwise["elpd"]).all()
-    cells = patched.log_likelihood_cells(by="row")
-    constant = cells.isel(cell=0).to_numpy()
-    assert np.ptp(constant) == 0.0
-    assert np.isfinite(result.pointwise["elpd"]).all()
+    assert set(result.pointwise["method"].iloc[1:]) == {"psis"}
+
+
+def test_integrated_cell_log_likelihood_is_the_density_of_a_new_model(smooth_fit: Fit) -> None:
+    """The deviation integrated out by quadrature = Monte Carlo over fresh deviations.
+
+    Renamed, a cell's rows are those of a model the fit has not seen: ``row_log_density``
+    scores them with one fresh deviation from ``Normal(0, cell_sigma)`` per draw; averaged
+    over many seeds it estimates the same ``log mean_draws int p(y | delta) N(delta) d delta``
+    as the integrated cells. (Under its own name the cell would keep its fitted deviation.)
+    """
+    from scipy.special import logsumexp
+
+    from emergestats.inference.loo import integrated_log_likelihood_cells
+    from emergestats.inference.predict import row_log_density
+
+    cells = integrated_log_likelihood_cells(smooth_fit)
+    assert cells.dims == ("chain", "draw", "cell")
+    assert cells.sizes["cell"] == len(smooth_fit.prepared.cell_labels)
+    assert np.isfinite(cells.to_numpy()).all()
+    conditional = smooth_fit.log_likelihood_cells()
+    # a new model is harder to predict than the same model given its own deviation
+    assert float(cells.mean()) < float(conditional.mean())
+    values = cells.to_numpy().reshape(-1, cells.sizes["cell"])
+    cell_index = np.asarray(smooth_fit.prepared.cell_index)
+    for cell in (0, 5):
+        rows = smooth_fit.table.iloc[np.flatnonzero(cell_index == cell)].copy()
+        rows["model"] = rows["model"] + "_unseen"
+        draws = [row_log_density(smooth_fit, rows, random_seed=seed) for seed in range(300)]
+        monte_carlo = float(logsumexp(draws) - np.log(len(draws)))
+        quadrature = float(logsumexp(values[:, cell]) - np.log(len(values)))
+        assert quadrature == pytest.approx(monte_carlo, abs=0.1)
 
 
 def test_loo_refits_cells_with_high_pareto_k(smooth_fit: Fit) -> None:

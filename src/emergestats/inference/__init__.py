@@ -40,7 +40,7 @@ from emergestats.inference.fit import (
 from emergestats.inference.io import MODEL_SPEC_VERSION
 from emergestats.inference.io import MODELS as MODELS
 from emergestats.inference.io import FitConfig as FitConfig
-from emergestats.inference.loo import LooResult, compare, loo
+from emergestats.inference.loo import LooResult, compare, compare_by_curve, loo
 
 # the roles observed as counts (see emergestats.models.prepare)
 from emergestats.models.prepare import COUNT_ROLES as COUNT_ROLES
@@ -54,6 +54,7 @@ __all__ = [
     "Fit",
     "LooResult",
     "compare",
+    "compare_by_curve",
     "fit",
     "loo",
 ]

@@ -476,27 +476,13 @@ def _fit_checked(
 
 def _loo_by_curve(smooth: Fit, broken: Fit) -> dict[tuple[Any, ...], tuple[float, float, float]]:
     """``(elpd_diff, se, worst k)`` per curve key from the two fits' cell-level PSIS-LOO."""
-    from emergestats.inference.loo import loo
+    from emergestats.inference.loo import compare_by_curve
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # high-k cells are reported in the column
-        results = {name: loo(f) for name, f in (("smooth", smooth), ("broken", broken))}
-    prepared = smooth.prepared
-    cell_curve = np.asarray(prepared.cell_curve)  # type: ignore[union-attr]
-    frame = results["smooth"].pointwise.merge(
-        results["broken"].pointwise, on="cell", suffixes=("_smooth", "_broken")
-    )
-    frame["curve"] = cell_curve[frame["cell"].to_numpy()]
-    frame["diff"] = frame["elpd_broken"] - frame["elpd_smooth"]
-    frame["k"] = frame[["pareto_k_smooth", "pareto_k_broken"]].max(axis=1)
-    out: dict[tuple[Any, ...], tuple[float, float, float]] = {}
-    curves = prepared.curves
-    for position, group in frame.groupby("curve"):
-        key = tuple(curves[c].iloc[int(str(position))] for c in _CURVE)
-        diff = group["diff"].to_numpy()
-        se = float(np.sqrt(len(diff) * np.var(diff)))
-        out[key] = (float(diff.sum()), se, float(group["k"].max()))
-    return out
+    frame = compare_by_curve(smooth, broken)
+    return {
+        tuple(row[c] for c in _CURVE): (row["elpd_diff"], row["elpd_se"], row["pareto_k_max"])
+        for row in frame.to_dict("records")
+    }
 
 
 def _training_table(
