@@ -118,6 +118,7 @@ __all__ = [
     "SimulatedBenchmark",
     "SimulatedCurve",
     "TruthPopulation",
+    "choice_knowledge_ce",
     "draw_answer_lengths",
     "log_linear_fit",
     "model_names",
@@ -467,8 +468,11 @@ class SimulatedBenchmark:
     truth
         One row per task: ``kind``, ``n_choices``, ``n_items``, ``mean_length``, the best
         log-linear fit ``a`` (at ``n_ref``) and ``b`` of the truth over the sizes, ``b_realised``
-        (the same fit to the deviated CE), the truth's parameters (``log_ce_ref, slope, floor,
-        curvature``), its break (``broken, break_at, break_factor, break_width,
+        (the same fit to the deviated CE), ``a_knowledge`` and ``b_knowledge`` (the same fit in
+        the units a fitted model's choice map uses, :func:`choice_knowledge_ce` of the typical
+        item at the truth's CE; equal to ``a`` and ``b`` on generation tasks: what a fitted
+        slope estimates), the truth's parameters (``log_ce_ref, slope, floor, curvature``), its
+        break (``broken, break_at, break_factor, break_width,
         break_slope_change``), a summary of item difficulty (``difficulty_sd_log,
         difficulty_q90, difficulty_max, n_hard_items``) and the choice structure
         (``sharpness, plausible_pull``; NaN for generation).
@@ -519,6 +523,38 @@ def log_linear_fit(
         return (float(y.mean()) if np.all(x == 0) else math.nan), math.nan
     slope = float(np.sum((x - x.mean()) * (y - y.mean()))) / spread
     return float(y.mean() - slope * x.mean()), -slope
+
+
+def choice_knowledge_ce(ce: npt.ArrayLike, n_choices: int, *, sharpness: float) -> FloatArray:
+    """A choice task's CE in the units of "knowledge" ``p``, for comparing with a fitted model.
+
+    The simulator's correct choice gets the logit ``sharpness * -log(1 - exp(-CE))``; a fitted
+    model reads the correct choice's probability as ``q = 1/K + (1 - 1/K) p`` with ``p =
+    exp(-CE*)`` (:mod:`emergestats.models.forward`). The two conventions give the same
+    ``q`` at chance and at certainty but different CE in between, so a fitted slope of a
+    choice task estimates the slope of ``CE*``, not of the simulator's CE. This converts the
+    truth for that comparison (the typical item: no surface appeal, no noise, no plausible
+    distractor): ``q = (1 - p)^-s / ((1 - p)^-s + K - 1)``, ``p* = (K q - 1) / (K - 1)``, ``CE*
+    = -log p*``. It defines the estimand only; nothing
+    simulated uses it. It is not exact for a task whose items differ (a slope is not invariant
+    under a change of convention once items are averaged), which is why choice-task slopes are
+    checked against it with that caveat.
+
+    Examples
+    --------
+    Two choices, sharpness 1: ``q = 1 / (2 - p)``, so ``p* = p / (2 - p)``; at ``p = 1/2``,
+    ``p* = 1/3``:
+
+    >>> round(float(choice_knowledge_ce([math.log(2)], 2, sharpness=1.0)[0]), 6)
+    1.098612
+    """
+    ce = np.asarray(ce, dtype=float)
+    log_unknown = np.log(-np.expm1(-ce))  # log(1 - p)
+    k = float(n_choices)
+    # q = 1 / (1 + (K - 1) (1 - p)^s); then 1 - q and K q - 1, without cancellation
+    odds_against = (k - 1.0) * np.exp(sharpness * log_unknown)
+    knowledge = (1.0 - odds_against / (k - 1.0)) / (1.0 + odds_against)
+    return -np.log(np.maximum(knowledge, np.finfo(float).tiny))
 
 
 def draw_answer_lengths(
@@ -1218,6 +1254,13 @@ def simulate_benchmark(
 
         a, b = log_linear_fit(params, ce_curve, n_ref=reference)
         _, b_realised = log_linear_fit(params, ce, n_ref=reference)
+        a_knowledge, b_knowledge = a, b
+        if k_choices is not None:
+            a_knowledge, b_knowledge = log_linear_fit(
+                params,
+                choice_knowledge_ce(ce_curve, k_choices, sharpness=choices.sharpness),
+                n_ref=reference,
+            )
         log_d = np.log(items.difficulty)
         truth_rows.append(
             {
@@ -1232,6 +1275,8 @@ def simulate_benchmark(
                 "a": a,
                 "b": b,
                 "b_realised": b_realised,
+                "a_knowledge": a_knowledge,
+                "b_knowledge": b_knowledge,
                 "n_ref": reference,
                 "log_ce_ref": truth.log_ce_ref,
                 "slope": truth.slope,

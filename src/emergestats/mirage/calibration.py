@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from emergestats.cluster import dask_client, scheduler_label
 from emergestats.errors import ConfigError
 from emergestats.mirage.jumps import VerdictRule
 
@@ -61,6 +62,7 @@ __all__ = [
     "calibration_batch",
     "default_grid",
     "nearest_cells",
+    "proportion_interval",
     "simulate_batch",
     "summarise_calibration",
 ]
@@ -280,7 +282,7 @@ def calibration_batch(
     return pd.DataFrame(rows)
 
 
-def _interval(successes: int, trials: int, level: float = 0.9) -> tuple[float, float]:
+def proportion_interval(successes: int, trials: int, level: float = 0.9) -> tuple[float, float]:
     """Jeffreys interval of a binomial proportion."""
     if trials == 0:
         return math.nan, math.nan
@@ -319,8 +321,8 @@ def summarise_calibration(
         n_alarm = int((null["verdict"] == "excess_jump").sum())
         extra = _break_rates(null, alt)
         n_hit = int((alt["verdict"] == "excess_jump").sum())
-        fa_low, fa_high = _interval(n_alarm, len(null))
-        pw_low, pw_high = _interval(n_hit, len(alt))
+        fa_low, fa_high = proportion_interval(n_alarm, len(null))
+        pw_low, pw_high = proportion_interval(n_hit, len(alt))
         false_alarm = n_alarm / len(null) if len(null) else math.nan
         rows.append(
             {
@@ -547,7 +549,7 @@ def calibrate(
     >>> result = calibrate(grid, 25)  # doctest: +SKIP
     >>> result.summary[["cell", "false_alarm", "power"]]  # doctest: +SKIP
     """
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
     cells = _check_grid(grid)
     if n_rep < 1 or batch_size < 1:
@@ -566,22 +568,10 @@ def calibrate(
     }
     work = _batches(cells, n_rep, batch_size, random_seed)
     own = client is None
-    cluster = None
-    if client is None:
-        import os
-
-        workers = n_workers or max(1, min(os.cpu_count() or 1, 4))
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",  # any free port: clusters may run side by side
-        )
-        client = Client(cluster)
-    started = time.perf_counter()
-    try:
+    with dask_client(client, n_workers=n_workers) as running:
+        started = time.perf_counter()
         futures = [
-            client.submit(calibration_batch, cell, truth, seeds, settings, first, pure=False)
+            running.submit(calibration_batch, cell, truth, seeds, settings, first, pure=False)
             for cell, truth, seeds, first in work
         ]
         frames = []
@@ -597,12 +587,7 @@ def calibrate(
                     file=sys.stderr,
                     flush=True,
                 )
-        scheduler = str(client.scheduler.address) if client.scheduler is not None else ""
-    finally:
-        if own:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+        scheduler = scheduler_label(running, own=own)
     wall = time.perf_counter() - started
     replicates = pd.concat(frames, ignore_index=True)
     sort = [*GRID_COLUMNS, "truth", "replicate"]
@@ -623,7 +608,7 @@ def calibrate(
             "draws": draws,
             "tune": tune,
             "chains": chains,
-            "scheduler": scheduler if not own else "LocalCluster",
+            "scheduler": scheduler,
             "fit_options": {k: v for k, v in options.items()},
         },
     )
