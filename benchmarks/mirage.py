@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from emergestats.mirage import VerdictRule, calibrate
+from emergestats.report.formats import render_table
 
 
 def _arm(
@@ -226,7 +227,7 @@ def main() -> None:
         f"{args.n_rep} smooth + {args.n_rep} broken (x0.5) truths; {args.workers} workers, "
         f"{args.chains} chains x {args.draws} draws after {args.tune}, sampler {args.sampler}"
     )
-    print(table.to_markdown(index=False) if args.markdown else table.to_string(index=False))
+    print(render_table(table, "markdown" if args.markdown else "table", footnotes=()))
 
 
 if __name__ == "__main__":
