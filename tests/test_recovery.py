@@ -68,8 +68,16 @@ def test_recovery_study_refuses_no_replicates() -> None:
 @pytest.mark.slow
 def test_recovery_study_runs_the_whole_path_on_a_local_cluster() -> None:
     design = RecoveryDesign(n_sizes=6, n_items=120)
+    # PyMC's own sampler: its C compilation is cached across the suite, nutpie's is not
     result = recovery_study(
-        1, design=design, n_workers=1, draws=40, tune=60, chains=1, progress=False
+        1,
+        design=design,
+        n_workers=1,
+        draws=40,
+        tune=60,
+        chains=1,
+        sampler="pymc",
+        progress=False,
     )
     curves = result.curves
     assert len(curves) == 4 and result.settings["n_done"] == 1
