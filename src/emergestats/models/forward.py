@@ -193,16 +193,8 @@ def choice_probability(item_ce: Any, n_choices: Any, lure: Any = 0.0) -> Any:
     Without a lure, ``q = 1/K + (1 - 1/K) exp(-CE)``.
     """
     xp = backend_of(item_ce, n_choices, lure)
-    if _no_lure(lure):
-        # the closed form: cheaper in the model graph, and the same graph as without a lure
-        return 1.0 / n_choices + (1.0 - 1.0 / n_choices) * xp.exp(-item_ce)
     margin = _log_odds_against_distractor(xp, item_ce, n_choices)
     return _sigmoid(xp, margin - _log_rivals(xp, item_ce, n_choices, lure))
-
-
-def _no_lure(lure: Any) -> bool:
-    """Whether ``lure`` is a constant zero (not a model variable)."""
-    return not isinstance(lure, pt.Variable) and not np.any(np.asarray(lure))
 
 
 def _item_choice_probability(ce: Any, item_sd: Any, n_choices: Any, lure: Any = 0.0) -> Any:
@@ -220,8 +212,6 @@ def grade_logit(item_ce: Any, n_choices: Any, noise: Any, lure: Any = 0.0) -> An
     """
     xp = backend_of(item_ce, n_choices, noise, lure)
     margin = _log_odds_against_distractor(xp, item_ce, n_choices)
-    if _no_lure(lure):
-        return margin / noise - xp.log(n_choices - 1.0)
     return margin / noise - _log_rivals(xp, item_ce, n_choices, lure, noise)
 
 
