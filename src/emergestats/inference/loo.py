@@ -146,17 +146,15 @@ def integrated_log_likelihood_cells(fit_: Fit, *, nodes: int = DEVIATION_NODES) 
         part = slice(start, min(nodes, start + chunk))
         values = {name: post[name].expand_dims(node=z[part]) for name in names}
         sub = delta.isel(node=part).rename({cell_dim: "__cell"})
-        if "cell_z" in values:
-            labels = post["cell_z"].coords[post["cell_z"].dims[-1]].to_numpy()
-            here = sub.sel(__cell=labels).rename({"__cell": post["cell_z"].dims[-1]})
-            values["cell_z"] = (here / sigma).transpose("node", "chain", "draw", ...)
-        if "cell_deviation_centred" in values:
-            array = post["cell_deviation_centred"]
-            labels = array.coords[array.dims[-1]].to_numpy()
-            here = sub.sel(__cell=labels).rename({"__cell": array.dims[-1]})
-            values["cell_deviation_centred"] = (here + 0.0 * sigma).transpose(
-                "node", "chain", "draw", ...
-            )
+        # the free deviations at the nodes: non-centred cells as delta / sigma, centred as delta
+        for name, per_sigma in (
+            ("cell_z", 1.0 / sigma),
+            ("cell_deviation_centred", 1.0 + 0 * sigma),
+        ):
+            if name in values:
+                dim = post[name].dims[-1]
+                here = sub.sel(__cell=post[name].coords[dim].to_numpy()).rename({"__cell": dim})
+                values[name] = (here * per_sigma).transpose("node", "chain", "draw", ...)
         dataset = xr.Dataset({k: v.drop_vars("node", errors="ignore") for k, v in values.items()})
         tree = xr.DataTree()
         tree["posterior"] = xr.DataTree(dataset)
