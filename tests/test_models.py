@@ -167,6 +167,21 @@ def test_prior_override_reaches_the_model() -> None:
     assert float(logp) == pytest.approx(stats.halfnorm(scale=0.25).logpdf(0.5))
 
 
+def test_a_one_curve_model_integrates_the_population_means_out() -> None:
+    # one curve cannot inform its family's means: (a, log b) gets their exact marginal instead
+    model = build_smooth_model(make_table(tasks=("arith",)))
+    free = {v.name for v in model.free_RVs}
+    assert {"a", "log_b", "a_sigma", "log_b_sigma", "ab_corr_unit"} <= free
+    assert not free & {"a_mu", "log_b_mu"}
+    logp_a = pm.logp(model["a"], np.array([0.3])).eval({model["a_sigma"]: 0.5})
+    # a ~ Normal(E[a_mu], sqrt(sd(a_mu)^2 + a_sigma^2))
+    expected = stats.norm(-1.0, math.sqrt(1.0 + 0.5**2)).logpdf(0.3)
+    assert float(logp_a[0]) == pytest.approx(expected)
+    # two curves keep the hierarchy
+    two = build_smooth_model(make_table())
+    assert {"a_mu", "log_b_mu", "a_sigma"} <= {v.name for v in two.free_RVs}
+
+
 # --------------------------------------------------------------------------------------------
 # builders: graphs and dims
 

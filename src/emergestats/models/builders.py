@@ -136,6 +136,8 @@ def add_curve_population(
     task_centered = bool(np.all(centered)) if task_centered is None else task_centered
     n_curves = len(family_index)
     labels = list(curve_labels) if curve_labels is not None else [str(i) for i in range(n_curves)]
+    if n_curves == 1 and not task_effects:
+        return _single_curve(priors, initial)
     if isinstance(centered, tuple):
         centred_a, centred_log_b = (np.asarray(c, dtype=bool) for c in centered)
     else:
@@ -202,6 +204,48 @@ def add_curve_population(
     )
     b = pm.Deterministic("b", pt.exp(log_b), dims="curve")
     return a, b
+
+
+def _single_curve(
+    priors: dict[str, PriorSpec], initial: tuple[np.ndarray, np.ndarray] | None
+) -> tuple[Any, Any]:
+    """``a`` and ``log b`` of the only curve, the population means integrated out exactly.
+
+    One curve cannot inform a population: with the hierarchy kept, the family means ``a_mu``
+    and ``log_b_mu`` formed a ridge with the curve's own ``a`` and ``log b`` (the ladder's
+    one-curve fits ended at R-hat 1.013 on ``log_b_mu`` with a divergence). Given the spreads
+    and correlation, ``(a, log b)`` is bivariate normal around the means' prior means with
+    covariance ``diag(sd(a_mu)^2, sd(log_b_mu)^2) + Sigma_population``: the same prior as the
+    hierarchy, without the means. The spreads stay (prior only, but they cannot shrink the
+    curve's variance below that of the means, so no funnel).
+    """
+    a_mean, a_mean_sd = _normal_parameters(priors, "a_mu")
+    log_b_mean, log_b_mean_sd = _normal_parameters(priors, "log_b_mu")
+    a_sigma = prior_variable("a_sigma", priors["a_sigma"])
+    log_b_sigma = prior_variable("log_b_sigma", priors["log_b_sigma"])
+    eta = float(priors["ab_corr"]["eta"])
+    corr = pm.Deterministic("ab_corr", 2.0 * pm.Beta("ab_corr_unit", alpha=eta, beta=eta) - 1.0)
+    var_a = a_mean_sd**2 + a_sigma**2
+    var_log_b = log_b_mean_sd**2 + log_b_sigma**2
+    cov = corr * a_sigma * log_b_sigma
+    a = pm.Normal("a", a_mean, pt.sqrt(var_a), dims="curve")
+    log_b = pm.Normal(
+        "log_b",
+        log_b_mean + cov / var_a * (a - a_mean),
+        pt.sqrt(var_log_b - cov**2 / var_a),
+        dims="curve",
+    )
+    if initial is not None:
+        pm.modelcontext(None).emergestats_start = {"a": initial[0], "log_b": initial[1]}
+    b = pm.Deterministic("b", pt.exp(log_b), dims="curve")
+    return a, b
+
+
+def _normal_parameters(priors: dict[str, PriorSpec], key: str) -> tuple[float, float]:
+    spec = priors[key]
+    if spec["dist"] != "Normal":
+        raise ConfigError(f"prior {key!r} must be Normal, got {spec['dist']!r}")
+    return float(spec["mu"]), float(spec["sigma"])
 
 
 def add_cells_and_items(
