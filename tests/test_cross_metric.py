@@ -9,6 +9,7 @@ and with intervals that are narrow, not [0, 1]. Coverage and width are both asse
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -27,6 +28,8 @@ def test_ladder_log_likelihood_alone_predicts_every_other_metric() -> None:
         fit = es.fit(fitted_rows, floor=True, random_seed=20261202, tune=2000, target_accept=0.95)
     summary = fit.diagnostics_summary()
     assert summary["passed"], summary["failures"]
+    # the package's nutpie default: a low-rank mass matrix (DEFAULT_NUTPIE_ADAPTATION)
+    assert json.loads(fit.config.sampler_options_json)["adaptation"] == "low_rank"
     held_out = table[table["metric"] != "log_likelihood"]
     pred = fit.predict_table(held_out, random_seed=1)
     inside = (pred["score"] >= pred["q05"]) & (pred["score"] <= pred["q95"])

@@ -94,6 +94,11 @@ def broken_fit(table: pd.DataFrame) -> Fit:
 # --------------------------------------------------------------------------------------------
 
 
+def test_adaptation_is_an_option_of_nutpie_only(table: pd.DataFrame) -> None:
+    with pytest.raises(ConfigError, match="nutpie"):
+        fit(table, sampler="pymc", adaptation="low_rank", draws=5, tune=5, chains=1)
+
+
 def test_fit_holds_all_groups_and_the_config(smooth_fit: Fit, table: pd.DataFrame) -> None:
     groups = set(smooth_fit.idata.children)
     assert {"posterior", "sample_stats", "log_likelihood", "posterior_predictive"} <= groups
