@@ -153,8 +153,14 @@ def _curve_keys(frame: pd.DataFrame) -> pd.Series:
 def _fit(rows: pd.DataFrame, args: argparse.Namespace) -> tuple[Any, list[str]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        options = {} if args.adaptation is None else {"adaptation": args.adaptation}
         fit = es.fit(
-            rows, random_seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains
+            rows,
+            random_seed=args.seed,
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            **options,
         )
     notes = list(dict.fromkeys(str(w.message) for w in caught))
     return fit, notes
@@ -288,6 +294,12 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument(
+        "--adaptation",
+        choices=("diag", "low_rank"),
+        default=None,
+        help="nutpie's mass-matrix adaptation (default: the package's)",
+    )
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     splits: dict[str, Callable[[], Split]] = {

@@ -11,9 +11,9 @@ the same data:
     The same call with ``sampler="pymc"``: PyMC's own NUTS on the same model.
 ``nutpie``
     The same call with ``sampler="nutpie"`` (for the choice of the default sampler).
-``nutpie_diag``
-    nutpie with ``adaptation="diag"`` (its own default) instead of the package's low-rank
-    mass matrix (:data:`emergestats.inference.fit.DEFAULT_NUTPIE_ADAPTATION`).
+``nutpie_low_rank``
+    nutpie with ``adaptation="low_rank"`` instead of the package's diagonal mass matrix
+    (:data:`emergestats.inference.fit.DEFAULT_NUTPIE_ADAPTATION`).
 ``textbook``
     The model a user would write from the paper's formula, as a plain ``pm.Model`` (see
     :func:`build_textbook_model`): ``CE = (N / c) ** alpha`` per curve, priors on ``c`` and
@@ -92,7 +92,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the independent simulator lives with 
 
 from simulate_independent import SimulatedBenchmark, simulate_smooth  # noqa: E402
 
-CONFIGS = ("default", "pymc", "nutpie", "nutpie_diag", "textbook", "textbook_naive")
+CONFIGS = ("default", "pymc", "nutpie", "nutpie_low_rank", "textbook", "textbook_naive")
 N_SIZES = 12
 DATA_SEED = 20261126
 
@@ -341,8 +341,8 @@ def worker(
     else:
         result = _run_fit(
             data,
-            sampler={"default": None, "nutpie_diag": "nutpie"}.get(config, config),
-            adaptation="diag" if config == "nutpie_diag" else None,
+            sampler={"default": None, "nutpie_low_rank": "nutpie"}.get(config, config),
+            adaptation="low_rank" if config == "nutpie_low_rank" else None,
             draws=draws,
             tune=tune,
             chains=chains,

@@ -399,6 +399,7 @@ def test_ladder_subset_accuracy_32_is_explained_by_the_metric() -> None:
             tune=2000,
             floor=True,
             target_accept=0.95,
+            adaptation="low_rank",  # the ladder preset's (LADDER_SETTINGS)
         )
     print(result.summary.to_string())
     row = _primary(result, "cross_metric").loc[("digits", "subset_accuracy_L32")]

@@ -167,19 +167,27 @@ def test_prior_override_reaches_the_model() -> None:
     assert float(logp) == pytest.approx(stats.halfnorm(scale=0.25).logpdf(0.5))
 
 
-def test_a_one_curve_model_integrates_the_population_means_out() -> None:
-    # one curve cannot inform its family's means: (a, log b) gets their exact marginal instead
-    model = build_smooth_model(make_table(tasks=("arith",)))
-    free = {v.name for v in model.free_RVs}
-    assert {"a", "log_b", "a_sigma", "log_b_sigma", "ab_corr_unit"} <= free
-    assert not free & {"a_mu", "log_b_mu"}
-    logp_a = pm.logp(model["a"], np.array([0.3])).eval({model["a_sigma"]: 0.5})
-    # a ~ Normal(E[a_mu], sqrt(sd(a_mu)^2 + a_sigma^2))
-    expected = stats.norm(-1.0, math.sqrt(1.0 + 0.5**2)).logpdf(0.3)
-    assert float(logp_a[0]) == pytest.approx(expected)
-    # two curves keep the hierarchy
-    two = build_smooth_model(make_table())
-    assert {"a_mu", "log_b_mu", "a_sigma"} <= {v.name for v in two.free_RVs}
+def test_families_of_one_curve_integrate_their_means_out() -> None:
+    # a family with one curve cannot inform its means: they are integrated out (the prior of
+    # the curve is unchanged: tests/test_prior_predictive.py compares it with the numpy sampler)
+    one = build_smooth_model(make_table(tasks=("arith",)))
+    assert not {v.name for v in one.free_RVs} & {"a_mu", "log_b_mu"}
+    assert "family_pooled" not in one.coords
+    two_solo = pd.concat(
+        [make_table(tasks=("arith",), family="f1"), make_table(tasks=("arith",), family="f2")]
+    )
+    solo_model = build_smooth_model(two_solo)
+    assert "a_mu" not in solo_model.named_vars
+    # each curve's a: Normal(E[a_mu], sqrt(sd(a_mu)^2 + a_sigma^2)) over a_sigma's prior
+    a = pm.draw(solo_model["a"], draws=40_000, random_seed=1)
+    second_moment = math.exp(2 * math.log(0.8) + 2 * 0.5**2)  # E[a_sigma^2], LogNormal prior
+    np.testing.assert_allclose(a.std(axis=0), math.sqrt(1.0 + second_moment), rtol=0.03)
+    np.testing.assert_allclose(a.mean(axis=0), -1.0, atol=0.03)
+    # a family of two curves keeps its means
+    mixed = pd.concat([make_table(family="f1"), make_table(tasks=("arith",), family="f2")])
+    model = build_smooth_model(mixed)
+    assert model.coords["family_pooled"] == ("f1",)
+    assert model["a_mu"].eval().shape == (1,)
 
 
 # --------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ _SAMPLER_KEYS = {
     "random_seed",
     "target_accept",
     "max_treedepth",
+    "adaptation",
     "progressbar",
 }
 

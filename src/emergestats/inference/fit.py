@@ -71,15 +71,16 @@ SAMPLERS: Final[tuple[str, ...]] = ("numpyro", "nutpie", "pymc")
 #: nutpie's numba compilation takes ~15 s more per model than numpyro's JIT.
 DEFAULT_SAMPLER: Final[str] = "nutpie"
 
-#: nutpie's mass-matrix adaptation unless ``adaptation=`` says otherwise: ``"low_rank"`` (a
-#: diagonal plus the leading directions of the draws' and gradients' covariance). The smooth
-#: model's slow directions are correlations (``a``, the floor and the item sd trade off), which
-#: a diagonal mass matrix cannot follow: on the ladder preset (2 x 2000 draws, seeds 1-6 and
-#: 20261202) the smallest bulk ESS went from 332-515 (``"diag"``; R-hat up to 1.017, seed 5
-#: failing its diagnostics) to 965-1462 (R-hat <= 1.004, every seed passing) in the same
-#: 16-19 s; ``benchmarks/sampling.py`` (configs ``nutpie`` vs ``nutpie_diag``) has the
-#: simulated tables.
-DEFAULT_NUTPIE_ADAPTATION: Final[str] = "low_rank"
+#: nutpie's mass-matrix adaptation unless ``adaptation=`` says otherwise: ``"diag"``
+#: (nutpie's own default). ``"low_rank"`` (a diagonal plus the leading directions of the
+#: draws' and gradients' covariance) follows correlated posteriors: on the one-curve ladder
+#: (2 x 2000 draws, seeds 1-6 and 20261202) min bulk ESS 965-1462 against 332-515, every seed
+#: passing (the ladder preset, :data:`emergestats.analysis.LADDER_SETTINGS`, uses it). It is
+#: not the default because on the real multi-curve tables it did worse: ExpEmergence's three
+#: tasks (``benchmarks/cross_metric.py --only expemergence``, 72 curves) ended at R-hat 4.46
+#: with 3904 divergences against R-hat 1.45 and none; Pythia LAMBADA (two curves) at 84
+#: divergences against 27 (2026-12-04; both fail either way, see ``benchmarks/README.md``).
+DEFAULT_NUTPIE_ADAPTATION: Final[str] = "diag"
 
 #: Default NUTS target acceptance per model: 0.95. With the measurement model (cell deviations,
 #: item spreads) a 3-curve simulated fit and the ladder's log-likelihood fit each had one
@@ -583,8 +584,8 @@ def fit(
     **options
         Builder options (``floor``, ``lengths``, ``n_ref``, ``centered``; see the builders) and
         sampler options (``target_accept``, ``cores``, ``init``, ``max_treedepth``,
-        ``chain_method`` for numpyro, ``adaptation`` for nutpie: ``"low_rank"`` by default,
-        :data:`DEFAULT_NUTPIE_ADAPTATION`, or ``"diag"``). ``keep_deterministics=True`` also
+        ``chain_method`` for numpyro, ``adaptation`` for nutpie: ``"diag"`` by default,
+        :data:`DEFAULT_NUTPIE_ADAPTATION`, or ``"low_rank"``). ``keep_deterministics=True`` also
         stores the per-row deterministic ``p_token`` (large for big tables; off by default).
 
     Returns

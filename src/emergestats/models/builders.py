@@ -121,59 +121,91 @@ def add_curve_population(
 ) -> tuple[Any, Any]:
     """Add ``a`` and ``b`` (dims ``curve``) and their population to the current model.
 
-    Variables: ``a_mu``, ``log_b_mu`` (dims ``family``), ``a_sigma``, ``log_b_sigma``,
-    ``ab_corr_unit`` (``(ab_corr + 1) / 2 ~ Beta(eta, eta)``, the LKJ(eta) marginal of a 2x2
-    correlation) and the deterministic ``ab_corr``; with task effects ``task_sigma`` (dims
-    ``param``) and ``task_effect`` (dims ``(task, param)``, free when centred, else
-    ``task_effect_z``); then the deterministics ``a``, ``log_b`` and ``b``.
+    Variables: ``a_mu``, ``log_b_mu`` (dims ``family_pooled``: the families with two curves or
+    more), ``a_sigma``, ``log_b_sigma``, ``ab_corr_unit`` (``(ab_corr + 1) / 2 ~ Beta(eta,
+    eta)``, the LKJ(eta) marginal of a 2x2 correlation) and the deterministic ``ab_corr``; with
+    task effects ``task_sigma`` (dims ``param``) and ``task_effect`` (dims ``(task, param)``,
+    free when centred, else ``task_effect_z``); then the deterministics ``a``, ``log_b`` and
+    ``b``.
+
+    A family with a single curve cannot inform its means: kept, ``a_mu`` and ``log_b_mu``
+    formed a ridge with that curve's ``a`` and ``log b`` (the ladder's one-curve fits ended at
+    R-hat 1.013 on ``log_b_mu`` with a divergence; Pythia LAMBADA, two families of one curve,
+    at 84 divergences). Its means are integrated out exactly: given the spreads and the
+    correlation, ``(a, log b)`` is bivariate normal around the means' prior means (plus task
+    effects) with covariance ``diag(sd(a_mu)^2, sd(log_b_mu)^2) + Sigma_population``. The
+    prior is unchanged; the ridge is gone.
 
     ``centered`` is one flag for every curve, or a pair of boolean arrays over the curves (for
     ``a`` and for ``log_b``, from :func:`emergestats.models.centering.curve_centering`). A
     centred ``a`` is the free ``a_centred`` (dims ``curve_centred_a``), a non-centred one
-    ``a_mu + ... + a_sigma z_a`` (``z_a``, dims ``curve_noncentred_a``); ``log_b`` likewise
-    (``log_b_centred``, ``z_log_b``), normal given ``a`` with the correlation ``ab_corr``.
+    ``mean + sd z_a`` (``z_a``, dims ``curve_noncentred_a``); ``log_b`` likewise
+    (``log_b_centred``, ``z_log_b``), normal given ``a``.
     """
     task_centered = bool(np.all(centered)) if task_centered is None else task_centered
     n_curves = len(family_index)
     labels = list(curve_labels) if curve_labels is not None else [str(i) for i in range(n_curves)]
-    if n_curves == 1 and not task_effects:
-        return _single_curve(priors, initial)
     if isinstance(centered, tuple):
         centred_a, centred_log_b = (np.asarray(c, dtype=bool) for c in centered)
     else:
         centred_a = centred_log_b = np.full(n_curves, bool(centered))
-    a_mu = prior_variable("a_mu", priors["a_mu"], dims="family")
-    log_b_mu = prior_variable("log_b_mu", priors["log_b_mu"], dims="family")
+    family_index = np.asarray(family_index)
+    families, family_of_curve = np.unique(family_index, return_inverse=True)
+    curves_per_family = np.bincount(family_of_curve)
+    solo = curves_per_family[family_of_curve] == 1
+    pooled = np.flatnonzero(curves_per_family >= 2)
+    a_prior, log_b_prior = (
+        _normal_parameters(priors, "a_mu"),
+        _normal_parameters(priors, "log_b_mu"),
+    )
+    mean_a: Any = pt.full(n_curves, a_prior[0])
+    mean_log_b: Any = pt.full(n_curves, log_b_prior[0])
     start: dict[str, np.ndarray] = {}
-    if initial is not None:
-        a0, log_b0 = initial
-        families = np.unique(family_index)
-        a_mu0 = np.array([a0[family_index == f].mean() for f in families])
-        log_b_mu0 = np.array([log_b0[family_index == f].mean() for f in families])
-        z_a0 = (a0 - a_mu0[family_index]) / np.exp(priors["a_sigma"].get("mu", 0.0))
-        z_log_b0 = (log_b0 - log_b_mu0[family_index]) / np.exp(priors["log_b_sigma"].get("mu", 0.0))
-        start = {
-            "a_mu": a_mu0,
-            "log_b_mu": log_b_mu0,
-            "a": a0,
-            "log_b": log_b0,
-            "a_centred": a0[centred_a],
-            "log_b_centred": log_b0[centred_log_b],
-            "z_a": z_a0[~centred_a],
-            "z_log_b": z_log_b0[~centred_log_b],
-        }
-        # kept beside the model (a model with initial values cannot be transformed by PyMC,
-        # e.g. for its pointwise log-likelihood); emergestats.fit starts the sampler there
+    if len(pooled):
         model = pm.modelcontext(None)
-        model.emergestats_start = start
+        family_labels = model.coords.get("family")
+        model.add_coord(
+            "family_pooled",
+            [family_labels[f] for f in families[pooled]] if family_labels else families[pooled],
+        )
+        a_mu = prior_variable("a_mu", priors["a_mu"], dims="family_pooled")
+        log_b_mu = prior_variable("log_b_mu", priors["log_b_mu"], dims="family_pooled")
+        position = np.full(len(families), -1)
+        position[pooled] = np.arange(len(pooled))
+        of_curve = position[family_of_curve]
+        pooled_curves = np.flatnonzero(~solo)
+        mean_a = pt.set_subtensor(mean_a[pooled_curves], a_mu[of_curve[pooled_curves]])
+        mean_log_b = pt.set_subtensor(mean_log_b[pooled_curves], log_b_mu[of_curve[pooled_curves]])
     a_sigma = prior_variable("a_sigma", priors["a_sigma"])
     log_b_sigma = prior_variable("log_b_sigma", priors["log_b_sigma"])
     eta = float(priors["ab_corr"]["eta"])
     corr_unit = pm.Beta("ab_corr_unit", alpha=eta, beta=eta)
     corr = pm.Deterministic("ab_corr", 2.0 * corr_unit - 1.0)
+    if initial is not None:
+        a0, log_b0 = initial
+        start = {"a": a0, "log_b": log_b0}
+        if len(pooled):
+            start["a_mu"] = np.array([a0[family_of_curve == f].mean() for f in pooled])
+            start["log_b_mu"] = np.array([log_b0[family_of_curve == f].mean() for f in pooled])
+        mean_a0 = np.full(n_curves, a_prior[0])
+        mean_log_b0 = np.full(n_curves, log_b_prior[0])
+        if len(pooled):
+            mean_a0[~solo] = start["a_mu"][position[family_of_curve[~solo]]]
+            mean_log_b0[~solo] = start["log_b_mu"][position[family_of_curve[~solo]]]
+        scale_a = np.exp(priors["a_sigma"].get("mu", 0.0))
+        scale_log_b = np.exp(priors["log_b_sigma"].get("mu", 0.0))
+        start.update(
+            {
+                "a_centred": a0[centred_a],
+                "log_b_centred": log_b0[centred_log_b],
+                "z_a": ((a0 - mean_a0) / scale_a)[~centred_a],
+                "z_log_b": ((log_b0 - mean_log_b0) / scale_log_b)[~centred_log_b],
+            }
+        )
+        # kept beside the model (a model with initial values cannot be transformed by PyMC,
+        # e.g. for its pointwise log-likelihood); emergestats.fit starts the sampler there
+        pm.modelcontext(None).emergestats_start = start
 
-    mean_a = a_mu[family_index]
-    mean_log_b = log_b_mu[family_index]
     if task_effects:
         task_sigma = prior_variable("task_sigma", priors["task_sigma"], dims="param")
         if task_centered:
@@ -186,57 +218,24 @@ def add_curve_population(
         mean_a = mean_a + task_effect[task_index, 0]
         mean_log_b = mean_log_b + task_effect[task_index, 1]
 
-    ones = pt.ones(n_curves)
+    # (a, log b) of a curve: bivariate normal around its mean; a solo family's curve adds the
+    # prior variances of the family means it integrates out
+    var_a = a_sigma**2 + pt.as_tensor_variable(np.where(solo, a_prior[1] ** 2, 0.0))
+    var_log_b = log_b_sigma**2 + pt.as_tensor_variable(np.where(solo, log_b_prior[1] ** 2, 0.0))
+    cov = corr * a_sigma * log_b_sigma
     a = partly_centred_normal(
-        "a", "z_a", mean_a, a_sigma * ones, centred_a, dim="curve", labels=labels, suffix="a"
+        "a", "z_a", mean_a, pt.sqrt(var_a), centred_a, dim="curve", labels=labels, suffix="a"
     )
-    # log b given a: the conditional of the bivariate normal population
-    standardised_a = (a - mean_a) / a_sigma
     log_b = partly_centred_normal(
         "log_b",
         "z_log_b",
-        mean_log_b + log_b_sigma * corr * standardised_a,
-        log_b_sigma * pt.sqrt(1.0 - corr**2) * ones,
+        mean_log_b + cov / var_a * (a - mean_a),
+        pt.sqrt(var_log_b - cov**2 / var_a),
         centred_log_b,
         dim="curve",
         labels=labels,
         suffix="log_b",
     )
-    b = pm.Deterministic("b", pt.exp(log_b), dims="curve")
-    return a, b
-
-
-def _single_curve(
-    priors: dict[str, PriorSpec], initial: tuple[np.ndarray, np.ndarray] | None
-) -> tuple[Any, Any]:
-    """``a`` and ``log b`` of the only curve, the population means integrated out exactly.
-
-    One curve cannot inform a population: with the hierarchy kept, the family means ``a_mu``
-    and ``log_b_mu`` formed a ridge with the curve's own ``a`` and ``log b`` (the ladder's
-    one-curve fits ended at R-hat 1.013 on ``log_b_mu`` with a divergence). Given the spreads
-    and correlation, ``(a, log b)`` is bivariate normal around the means' prior means with
-    covariance ``diag(sd(a_mu)^2, sd(log_b_mu)^2) + Sigma_population``: the same prior as the
-    hierarchy, without the means. The spreads stay (prior only, but they cannot shrink the
-    curve's variance below that of the means, so no funnel).
-    """
-    a_mean, a_mean_sd = _normal_parameters(priors, "a_mu")
-    log_b_mean, log_b_mean_sd = _normal_parameters(priors, "log_b_mu")
-    a_sigma = prior_variable("a_sigma", priors["a_sigma"])
-    log_b_sigma = prior_variable("log_b_sigma", priors["log_b_sigma"])
-    eta = float(priors["ab_corr"]["eta"])
-    corr = pm.Deterministic("ab_corr", 2.0 * pm.Beta("ab_corr_unit", alpha=eta, beta=eta) - 1.0)
-    var_a = a_mean_sd**2 + a_sigma**2
-    var_log_b = log_b_mean_sd**2 + log_b_sigma**2
-    cov = corr * a_sigma * log_b_sigma
-    a = pm.Normal("a", a_mean, pt.sqrt(var_a), dims="curve")
-    log_b = pm.Normal(
-        "log_b",
-        log_b_mean + cov / var_a * (a - a_mean),
-        pt.sqrt(var_log_b - cov**2 / var_a),
-        dims="curve",
-    )
-    if initial is not None:
-        pm.modelcontext(None).emergestats_start = {"a": initial[0], "log_b": initial[1]}
     b = pm.Deterministic("b", pt.exp(log_b), dims="curve")
     return a, b
 
