@@ -85,7 +85,12 @@ def test_cells_are_centred_where_their_rows_are_sharp() -> None:
     table = exact_match_table([0.0, 0.4, 0.4], [3000, 10, 3000])
     chosen = choose_centering(prepare_evaluation(table))
     np.testing.assert_array_equal(chosen["cell"], [False, False, True])
-    # one curve in its family: its a and log b stay non-centred
+    # one curve in its family: its family means are integrated out, so its prior sd of a is
+    # hypot(sd(a_mu), typical a_sigma) = 1.28, and two sharp sizes pin a below that: centred
+    assert chosen["curve"][0].all()
+    # two curves in a family: the family mean and the curves are one ridge; non-centred
+    pair = pd.concat([table, table.assign(task="other", subtask="other")], ignore_index=True)
+    chosen = choose_centering(prepare_evaluation(pair))
     assert not chosen["curve"][0].any() and not chosen["curve"][1].any()
 
 

@@ -131,7 +131,12 @@ def curve_centering(
     cell deviation is noise around the line). ``a`` is centred where the fitted line's sd at
     ``N_ref`` is below the typical ``a_sigma``, ``log b`` where ``sd(slope) / b`` is below the
     typical ``log_b_sigma``. A curve needs readings at two sizes or more, and its family three
-    curves or more (otherwise its family mean and the curve are one ridge whichever way).
+    curves or more (otherwise its family mean and the curve are one ridge whichever way), or
+    one: a family of one curve has its means integrated out
+    (:func:`emergestats.models.builders.add_curve_population`), so its curve's prior sd adds
+    the means' prior sd to the typical spread. On the ladder (one curve) the non-centred
+    curve this rule gave before that case was added had 3 divergences and min bulk ESS 248
+    (``log_b_sigma``); centred, 0 and 1208.
     """
     estimate, precision = row_readings
     n_cells = len(data.cell_curve)
@@ -149,8 +154,11 @@ def curve_centering(
     curves_per_family = np.bincount(data.family_index, minlength=len(data.family_labels))
     centred_a = np.zeros(len(data.curve_labels), dtype=bool)
     centred_log_b = np.zeros(len(data.curve_labels), dtype=bool)
+    solo_a_scale = float(np.hypot(priors["a_mu"]["sigma"], a_scale))
+    solo_log_b_scale = float(np.hypot(priors["log_b_mu"]["sigma"], log_b_scale))
     for curve in range(len(data.curve_labels)):
-        if curves_per_family[data.family_index[curve]] < 3:
+        in_family = curves_per_family[data.family_index[curve]]
+        if in_family == 2:
             continue
         mine = np.flatnonzero((data.cell_curve == curve) & (cell_precision > 0))
         x = data.cell_x[mine]
@@ -162,8 +170,11 @@ def curve_centering(
         coef = np.linalg.solve(information, design.T @ (w * cell_estimate[mine]))
         covariance = np.linalg.inv(information)
         b_hat = max(-float(coef[1]), 0.02)
-        centred_a[curve] = np.sqrt(covariance[0, 0]) < a_scale
-        centred_log_b[curve] = np.sqrt(covariance[1, 1]) / b_hat < log_b_scale
+        solo = in_family == 1
+        centred_a[curve] = np.sqrt(covariance[0, 0]) < (solo_a_scale if solo else a_scale)
+        centred_log_b[curve] = np.sqrt(covariance[1, 1]) / b_hat < (
+            solo_log_b_scale if solo else log_b_scale
+        )
     return centred_a, centred_log_b
 
 
