@@ -114,7 +114,10 @@ def diagnose(fit_: Fit, *, warn: bool = True, stacklevel: int = 2) -> pd.DataFra
     chains = int(post.sizes["chain"])
     ess_min = DIAGNOSTIC_THRESHOLDS["ess_per_chain_min"] * chains
     rows = []
-    for name in post.data_vars:
+    # by name, not storage order: a reloaded fit lists its variables in another order, and
+    # the "worst" variable named below must not change with it (b and log_b_centred of one
+    # curve tie exactly: R-hat and ESS are rank-based)
+    for name in sorted(post.data_vars, key=str):
         rh = float(np.nanmax(r_hat[name].to_numpy())) if r_hat[name].size else np.nan
         eb = float(np.nanmin(ess_bulk[name].to_numpy()))
         et = float(np.nanmin(ess_tail[name].to_numpy()))
