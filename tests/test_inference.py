@@ -221,6 +221,42 @@ def test_predict_table_rows_without_a_map_get_a_reason_and_no_warning(
     assert (pred["reason"].iloc[2:] == "no forward map for this metric kind").all()
 
 
+def test_predict_defaults_to_the_answer_lengths_of_the_fitted_rows(
+    smooth_fit: Fit, table: pd.DataFrame
+) -> None:
+    # the fit's rows carry target_tokens (no lengths mapping): Fit.predict must use them, not
+    # a 1-token answer
+    curve = "task0/fam/0"
+    rows = smooth_fit.table[
+        (smooth_fit.table["task"] == "task0") & (smooth_fit.table["metric_kind"] == "exact_match")
+    ]
+    length = float(rows["target_tokens"].mode().iloc[0])
+    assert length > 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        default = smooth_fit.predict([1e9], curves=[curve], random_seed=3)
+    given = smooth_fit.predict([1e9], curves=[curve], lengths=length, random_seed=3)
+    one = smooth_fit.predict([1e9], curves=[curve], lengths=1.0, random_seed=3)
+    np.testing.assert_allclose(default["exact_match"], given["exact_match"])
+    assert float(default["exact_match"].mean()) < float(one["exact_match"].mean())
+
+
+def test_predict_table_says_what_it_assumes_for_the_predicted_rows(
+    smooth_fit: Fit, table: pd.DataFrame
+) -> None:
+    rows = table[table["metric_kind"] == "exact_match"].drop_duplicates(["task"]).iloc[:1]
+    assert rows["target_tokens"].notna().all() and rows["n_items"].notna().all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # rows that say everything: no warning
+        smooth_fit.predict_table(rows, random_seed=1)
+    bare = rows.assign(target_tokens=np.nan, n_items=pd.NA)
+    with pytest.warns(UserWarning, match="predicted rows") as caught:
+        pred = smooth_fit.predict_table(bare, random_seed=1)
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "1 token are assumed" in messages and "items are assumed" in messages
+    assert pred["q50"].notna().all()
+
+
 def test_predict_with_item_noise_is_seeded(smooth_fit: Fit) -> None:
     first = smooth_fit.predict([1e8, 1e10], n_items=40, random_seed=5)
     again = smooth_fit.predict([1e8, 1e10], n_items=40, random_seed=5)

@@ -19,6 +19,7 @@ drawn from their priors: the prediction then carries that prior uncertainty hone
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -121,12 +122,18 @@ def predict_rows(
     rng = np.random.default_rng(random_seed)
     fitted = fit_.prepared
     assert isinstance(fitted, PreparedData)
-    new = prepare_evaluation(
-        table,
-        lengths=lengths if lengths is not None else fit_.lengths,
-        n_ref=fitted.n_ref,
-        warn=False,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        new = prepare_evaluation(
+            table,
+            lengths=lengths if lengths is not None else fit_.lengths,
+            n_ref=fitted.n_ref,
+        )
+    # what the predicted rows lack and had assumed for them (answer lengths, k, n_items) is
+    # said; the likelihood's notes (rows left out of a fit) do not concern a prediction
+    for caught_warning in caught:
+        if "assumed" in str(caught_warning.message):
+            warnings.warn(f"predicted rows: {caught_warning.message}", UserWarning, stacklevel=3)
     obs = new.observations
     rows = len(new.table)
     post = stacked_draws(fit_.posterior, max_draws, rng)
@@ -316,6 +323,26 @@ _PREDICT_METRICS: Final[dict[str, tuple[str, str]]] = {
 }
 
 
+def fitted_answer_length(fitted: PreparedData, position: int, kind: str) -> float:
+    """The answer length the fit's rows of a curve gave (``target_tokens``), for predictions.
+
+    The most common finite ``target_tokens`` of the curve's rows of the same metric kind, else
+    of any kind; NaN when the rows had none (the fit then used a lengths mapping or assumed 1
+    token, and :func:`predict_rows` says so).
+    """
+    table = fitted.table
+    if "target_tokens" not in table:
+        return float("nan")
+    mine = fitted.curve_index == position
+    tokens = table["target_tokens"].to_numpy(dtype=float, na_value=np.nan)
+    for rows in (mine & (table["metric_kind"].to_numpy() == kind), mine):
+        values = tokens[rows & np.isfinite(tokens)]
+        if values.size:
+            unique, counts = np.unique(values, return_counts=True)
+            return float(unique[np.argmax(counts)])
+    return float("nan")
+
+
 def predict(
     fit_: Fit,
     scales: Sequence[float] | np.ndarray,
@@ -364,6 +391,9 @@ def predict(
             curve = fitted.curves.iloc[position]
             count = n_items.get(label, 1000) if isinstance(n_items, Mapping) else n_items
             k_choices = fitted.curve_choices[position]
+            row_target = target
+            if lengths is None:
+                row_target = fitted_answer_length(fitted, position, kind)
             for scale in scales_array:
                 rows.append(
                     {
@@ -379,7 +409,7 @@ def predict(
                         "n_items": 1000 if count is None else int(count),
                         "chance": 1.0 / k_choices if np.isfinite(k_choices) else np.nan,
                         "source": "Fit.predict",
-                        "target_tokens": target,
+                        "target_tokens": row_target,
                         "n_choices": k_choices,
                     }
                 )
