@@ -183,13 +183,11 @@ def add_curve_population(
     corr = pm.Deterministic("ab_corr", 2.0 * corr_unit - 1.0)
     if initial is not None:
         a0, log_b0 = initial
-        start = {"a": a0, "log_b": log_b0}
-        if len(pooled):
-            start["a_mu"] = np.array([a0[family_of_curve == f].mean() for f in pooled])
-            start["log_b_mu"] = np.array([log_b0[family_of_curve == f].mean() for f in pooled])
         mean_a0 = np.full(n_curves, a_prior[0])
         mean_log_b0 = np.full(n_curves, log_b_prior[0])
         if len(pooled):
+            start["a_mu"] = np.array([a0[family_of_curve == f].mean() for f in pooled])
+            start["log_b_mu"] = np.array([log_b0[family_of_curve == f].mean() for f in pooled])
             mean_a0[~solo] = start["a_mu"][position[family_of_curve[~solo]]]
             mean_log_b0[~solo] = start["log_b_mu"][position[family_of_curve[~solo]]]
         scale_a = np.exp(priors["a_sigma"].get("mu", 0.0))
