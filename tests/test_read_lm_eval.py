@@ -265,7 +265,8 @@ def test_v03_file_gives_one_row_per_metric_with_its_stderr(tmp_path: Path) -> No
     assert loglik["score"] == pytest.approx(-math.log(25.5))
     assert loglik["metric_kind"] == "log_likelihood"
     assert loglik["unit"] == "word"
-    assert math.isnan(loglik["score_stderr"])  # a perplexity's bootstrap sd does not carry over
+    # its standard error by the delta method from the perplexity's: se(log ppl) = se(ppl) / ppl
+    assert loglik["score_stderr"] == pytest.approx(0.9 / 25.5)
     assert math.isnan(loglik["chance"])
     assert "target_tokens" not in table.columns
     assert table.loc[~table["subtask"].str.startswith("lambada"), "unit"].isna().all()
@@ -833,6 +834,7 @@ def test_04_lambada_perplexity_gives_a_log_likelihood_row(tmp_path: Path) -> Non
     assert rows.loc["perplexity", "unit"] == "word"
     assert rows.loc["loglik_per_word_from_ppl", "score"] == pytest.approx(-math.log(10.0))
     assert rows.loc["loglik_per_word_from_ppl", "n_items"] == 5153
+    assert rows.loc["loglik_per_word_from_ppl", "score_stderr"] == pytest.approx(0.5 / 10.0)
     assert rows.loc["acc", "metric_kind"] == "exact_match"
 
 
@@ -1467,11 +1469,12 @@ def test_real_standard_errors_are_the_files_values(
                         assert got == reported, (source, task, metric)
                     checked += 1
         assert checked == table["metric"].ne("loglik_per_word_from_ppl").sum()
-    # every Pythia metric has a standard error; 98 v0.3 rows have none (squad2, some em/f1)
+    # every Pythia metric has a standard error (LAMBADA's log-likelihood from its perplexity's);
+    # 98 v0.3 rows have none (squad2, some em/f1)
     pythia, _ = pythia_evals
-    assert pythia.loc[pythia["metric"] != "loglik_per_word_from_ppl", "score_stderr"].notna().all()
+    assert pythia["score_stderr"].notna().all()
     v03, _ = harness_v03
-    assert v03["score_stderr"].isna().sum() == 98 + 39
+    assert v03["score_stderr"].isna().sum() == 98
     assert (v03["score_stderr"].dropna() >= 0).all()
 
 
@@ -1553,7 +1556,9 @@ def test_real_lambada_log_likelihoods(
         assert (joined["score"] <= 0).all()
         assert set(loglik["metric_kind"]) == {"log_likelihood"}
         assert set(loglik["unit"]) == set(ppl["unit"]) == {"word"}
-        assert loglik["score_stderr"].isna().all()
+        np.testing.assert_allclose(
+            joined["score_stderr"], joined["score_stderr_ppl"] / joined["score_ppl"], rtol=1e-12
+        )
         assert set(ppl["metric_kind"]) == {"other"}
         lambada_acc = table[table["subtask"].str.startswith("lambada") & (table["metric"] == "acc")]
         assert set(lambada_acc["metric_kind"]) == {"exact_match"}

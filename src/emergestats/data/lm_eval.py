@@ -280,9 +280,13 @@ def read_lm_eval(
         ``-log(ppl)``: the mean log-probability of the target word in nats per item, one item
         being one word (``unit`` = ``word``, <= 0). ``target_tokens`` is left empty: the number
         of tokens of a word depends on the tokenizer, and no file records it. ``score_stderr``
-        is ``NaN`` on that row: the reported one is a bootstrap standard error of the
-        perplexity, and the perplexity's skewed bootstrap distribution does not carry over to
-        its logarithm exactly (``ppl_stderr / ppl`` is only the delta-method approximation).
+        is ``ppl_stderr / ppl``, the delta-method standard error of ``-log(ppl)`` from the
+        harness's bootstrap standard error of the perplexity (``NaN`` where none is reported).
+        The mean is over thousands of items (5,153 in ``lambada_openai``), so ``log(ppl)`` is
+        nearly normal with sd ``se(ppl) / ppl`` (0.02-0.04 on Pythia): the approximation's
+        relative error is of the order of that sd squared, below the bootstrap's own noise.
+        The standard error carries the spread of the items' log-probabilities (``sd = se
+        sqrt(n)``, 1.5-3.1 nats on Pythia), which the models read as item heterogeneity.
         The ``ppl`` row itself stays, kind ``other`` with ``unit`` = ``word``.
     ``unit``
         ``word`` for LAMBADA's ``ppl`` and ``loglik_per_word_from_ppl`` and for
@@ -580,7 +584,7 @@ class _EvaluationRows:
                 loglik = _lambada_loglik(score, where.file, task_name, key)
                 loglik_label = LAMBADA_LOGLIK_METRIC + label.removeprefix(metric)
                 self._append(
-                    where, loglik_label, "log_likelihood", loglik, math.nan, math.nan, "word"
+                    where, loglik_label, "log_likelihood", loglik, stderr / score, math.nan, "word"
                 )
 
     def _append(
