@@ -21,7 +21,12 @@ import xarray as xr
 import zarr
 
 import emergestats.inference as inference
-from emergestats.errors import ConfigError, FitCompatibilityError, SamplerUnavailableError
+from emergestats.errors import (
+    AssumptionWarning,
+    ConfigError,
+    FitCompatibilityError,
+    SamplerUnavailableError,
+)
 from emergestats.inference import DiagnosticsWarning, Fit, compare, fit, loo
 
 SIZES = np.geomspace(1e7, 1e11, 6)
@@ -250,7 +255,7 @@ def test_predict_table_says_what_it_assumes_for_the_predicted_rows(
         warnings.simplefilter("error")  # rows that say everything: no warning
         smooth_fit.predict_table(rows, random_seed=1)
     bare = rows.assign(target_tokens=np.nan, n_items=pd.NA)
-    with pytest.warns(UserWarning, match="predicted rows") as caught:
+    with pytest.warns(AssumptionWarning, match="predicted rows") as caught:
         pred = smooth_fit.predict_table(bare, random_seed=1)
     messages = " | ".join(str(w.message) for w in caught)
     assert "1 token are assumed" in messages and "items are assumed" in messages

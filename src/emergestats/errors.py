@@ -72,3 +72,11 @@ def format_rows(rows: Sequence[int], *, limit: int = 8) -> str:
     if len(rows) > limit:
         shown += f", ... ({len(rows)} rows)"
     return ("row " if len(rows) == 1 else "rows ") + shown
+
+
+class AssumptionWarning(UserWarning):
+    """A value the input lacked was assumed (answer lengths, ``k``, ``n_items``): say it.
+
+    Raised when canonical rows are prepared for a model; :meth:`Fit.predict_table` repeats the
+    ones about the rows it predicts.
+    """

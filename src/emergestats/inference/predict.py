@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from emergestats.errors import ConfigError
+from emergestats.errors import AssumptionWarning, ConfigError
 from emergestats.models.builders import PreparedItems
 from emergestats.models.forward import QUADRATURE_NODES
 from emergestats.models.latent import P_MAX, P_MIN, broken_log_cross_entropy, log_cross_entropy
@@ -132,8 +132,10 @@ def predict_rows(
     # what the predicted rows lack and had assumed for them (answer lengths, k, n_items) is
     # said; the likelihood's notes (rows left out of a fit) do not concern a prediction
     for caught_warning in caught:
-        if "assumed" in str(caught_warning.message):
-            warnings.warn(f"predicted rows: {caught_warning.message}", UserWarning, stacklevel=3)
+        if issubclass(caught_warning.category, AssumptionWarning):
+            warnings.warn(
+                f"predicted rows: {caught_warning.message}", AssumptionWarning, stacklevel=3
+            )
     obs = new.observations
     rows = len(new.table)
     post = stacked_draws(fit_.posterior, max_draws, rng)

@@ -60,7 +60,7 @@ from scipy import stats
 
 from emergestats.data.table import BRIER_FORMS, CURVE_KEY, to_dataset, validate
 from emergestats.data.table import brier_form as metric_brier_form
-from emergestats.errors import ConfigError, DataFormatError
+from emergestats.errors import AssumptionWarning, ConfigError, DataFormatError
 from emergestats.models.latent import centred_log_scale
 
 type LengthsMapping = Mapping[Any, Any]
@@ -277,9 +277,11 @@ class PreparedData:
         return coords
 
 
-def _warn(message: str, *, warn: bool) -> None:
+def _warn(message: str, *, warn: bool, assumed: bool = False) -> None:
+    """Warn (when ``warn``); ``assumed`` marks a value assumed for rows that lack it."""
     if warn:
-        warnings.warn(message, UserWarning, stacklevel=4)
+        category = AssumptionWarning if assumed else UserWarning
+        warnings.warn(message, category, stacklevel=4)
 
 
 def name_curves(labels: list[str], *, limit: int = 6) -> str:
@@ -523,6 +525,7 @@ def _prepare_observations(
             f"pass@k rows of curves {name_curves(sorted(set(no_k)))} do not say k in the metric "
             "name (e.g. 'pass@10'); k = 1 is assumed",
             warn=warn,
+            assumed=True,
         )
 
     # number of items
@@ -534,6 +537,7 @@ def _prepare_observations(
             f"{int(unknown_n.sum())} rows have no n_items; {FALLBACK_N_ITEMS} items are assumed "
             f"for them (curves {name_curves(affected)}); fill 'n_items' for honest uncertainty",
             warn=warn,
+            assumed=True,
         )
     n_items = np.where(np.isfinite(n_items), n_items, float(FALLBACK_N_ITEMS))
 
@@ -650,6 +654,7 @@ def _length_histograms(
             f"no answer lengths for curves {name_curves(sorted(without_length))} (no 'lengths' "
             "entry and no 'target_tokens'); answers of 1 token are assumed",
             warn=warn,
+            assumed=True,
         )
     slots = max(len(values) for values, _ in histograms) if histograms else 1
     length_values = np.ones((n_rows, slots))
