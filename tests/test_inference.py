@@ -21,6 +21,7 @@ import xarray as xr
 import zarr
 
 import emergestats.inference as inference
+from emergestats.data.table import curve_labels
 from emergestats.errors import (
     AssumptionWarning,
     ConfigError,
@@ -260,6 +261,36 @@ def test_predict_table_says_what_it_assumes_for_the_predicted_rows(
     messages = " | ".join(str(w.message) for w in caught)
     assert "1 token are assumed" in messages and "items are assumed" in messages
     assert pred["q50"].notna().all()
+
+
+def test_predict_table_draws_fresh_cell_deviations_on_request(
+    smooth_fit: Fit, table: pd.DataFrame
+) -> None:
+    from emergestats.inference.predict import predict_rows
+
+    rows = table.drop_duplicates(["task", "model"]).reset_index(drop=True)
+    frame, fresh = predict_rows(
+        smooth_fit, rows, max_draws=None, return_draws=True, cell_deviations="fresh"
+    )
+    _, fitted = predict_rows(smooth_fit, rows, max_draws=None, return_draws=True)
+    assert fresh is not None and fitted is not None
+    post = smooth_fit.posterior.stack(sample=("chain", "draw"))
+    labels = list(curve_labels(frame))
+    curve = [list(post["curve"].to_numpy()).index(c) for c in labels]
+    a = post["a"].to_numpy()[curve].T
+    b = post["b"].to_numpy()[curve].T
+    x = np.log(frame["params"].to_numpy(float) / N_REF)
+    sigma = post["cell_sigma"].to_numpy()[:, None]
+    # fresh: log CE = the line + Normal(0, cell_sigma), whatever the fit said about the cell
+    z = (np.log(fresh.ce) - (a - b * x)) / sigma
+    assert z.size >= 500 and abs(z.mean()) < 0.1 and abs(z.std() - 1.0) < 0.1
+    # fitted (the default): exactly the cell's posterior deviation, draw by draw
+    cell_names = [f"{c}|{m}" for c, m in zip(labels, frame["model"].astype(str), strict=True)]
+    cells = [list(post["cell"].to_numpy()).index(c) for c in cell_names]
+    deviation = post["cell_deviation"].to_numpy()[cells].T
+    np.testing.assert_allclose(np.log(fitted.ce), a - b * x + deviation, rtol=1e-9, atol=1e-9)
+    with pytest.raises(ConfigError, match="cell_deviations"):
+        smooth_fit.predict_table(rows, cell_deviations="new")
 
 
 def test_predict_with_item_noise_is_seeded(smooth_fit: Fit) -> None:

@@ -352,6 +352,7 @@ class Fit:
         max_draws: int | None = 2000,
         return_draws: bool = False,
         random_seed: int | None = None,
+        cell_deviations: str = "fitted",
     ) -> pd.DataFrame | tuple[pd.DataFrame, np.ndarray]:
         """The posterior predictive distribution of every row's observed score.
 
@@ -373,6 +374,14 @@ class Fit:
             Also return the ``(draws, rows)`` array of predicted observed scores.
         random_seed
             Seed of the subset of draws, the sampling noise and prior draws.
+        cell_deviations
+            ``"fitted"`` (default): a row of a (curve, model) cell the fit saw uses that
+            cell's posterior deviation from the power law, so a metric predicted at a fitted
+            model is conditioned on what the fit's other metrics said about that model's
+            outputs (cross-metric prediction). ``"fresh"``: every cell draws a new deviation
+            from ``Normal(0, cell_sigma)``, draw by draw: a replicate curve of the fitted
+            latent itself (the "mixed" posterior predictive of a hierarchical model), which
+            is what the mirage test compares an observed jump with.
 
         Returns
         -------
@@ -395,6 +404,7 @@ class Fit:
             max_draws=max_draws,
             return_draws=return_draws,
             random_seed=random_seed,
+            cell_deviations=cell_deviations,
         )
         if return_draws:
             assert draws is not None

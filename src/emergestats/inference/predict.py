@@ -9,7 +9,8 @@ forward maps as the model graph (:func:`emergestats.models.likelihoods.row_expec
 1. the row's curve must be a curve of the fit (its ``a``, ``b``, item sd, floor, break);
 2. its (curve, model) cell: a cell of the fit uses that cell's posterior deviation (so a metric
    predicted at a model the fit saw through another metric is conditioned on it); a new cell
-   draws its deviation from ``Normal(0, cell_sigma)`` draw by draw;
+   draws its deviation from ``Normal(0, cell_sigma)`` draw by draw, and so does every cell
+   with ``cell_deviations="fresh"`` (a replicate curve of the latent itself);
 3. the expected score of the row's role, then the sampling noise of the observed score
    (binomial count out of ``n_items``; normal with the reported or the map's standard error).
 
@@ -44,6 +45,8 @@ _CHUNK_VALUES: Final[int] = 20_000_000
 
 #: Output columns added to the input table.
 PREDICTION_COLUMNS: Final[tuple[str, ...]] = ("mean", "q05", "q50", "q95", "expected", "reason")
+#: How a predicted row's cell deviation is drawn (see :meth:`Fit.predict_table`).
+CELL_DEVIATIONS: Final[tuple[str, ...]] = ("fitted", "fresh")
 
 
 def prior_draws(spec: PriorSpec, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -111,6 +114,7 @@ def predict_rows(
     max_draws: int | None = 2000,
     return_draws: bool = False,
     random_seed: int | None = None,
+    cell_deviations: str = "fitted",
 ) -> tuple[pd.DataFrame, RowDraws | None]:
     """Posterior predictive of every row's observed score (see :meth:`Fit.predict_table`).
 
@@ -119,6 +123,10 @@ def predict_rows(
     """
     if fit_.config.model not in ("smooth", "broken"):
         raise ConfigError("predict_table needs a fit of the smooth or broken evaluation model")
+    if cell_deviations not in CELL_DEVIATIONS:
+        raise ConfigError(
+            f"cell_deviations must be one of {', '.join(CELL_DEVIATIONS)}, not {cell_deviations!r}"
+        )
     rng = np.random.default_rng(random_seed)
     fitted = fit_.prepared
     assert isinstance(fitted, PreparedData)
@@ -162,7 +170,9 @@ def predict_rows(
     relabel = (obs.role == "log_likelihood") & np.isfinite(obs.n_choices)
     obs.role[relabel] = "choice_log_likelihood"
 
-    log_ce = _latent_log_ce(fit_, fitted, post, new, curve_position, rng)
+    log_ce = _latent_log_ce(
+        fit_, fitted, post, new, curve_position, rng, fresh=cell_deviations == "fresh"
+    )
     ce: np.ndarray = np.exp(log_ce)
     if "floor" in post:
         ce = ce + _values(post, "floor")[:, curve_position]
@@ -248,8 +258,13 @@ def _latent_log_ce(
     new: PreparedData,
     curve_position: np.ndarray,
     rng: np.random.Generator,
+    *,
+    fresh: bool = False,
 ) -> np.ndarray:
-    """``(draws, rows)`` log CE of each row's cell before the floor: line (+ break) + deviation."""
+    """``(draws, rows)`` log CE of each row's cell before the floor: line (+ break) + deviation.
+
+    A cell the fit saw keeps its posterior deviation unless ``fresh``; the others draw one.
+    """
     a = _values(post, "a")[:, curve_position]
     b = _values(post, "b")[:, curve_position]
     x = new.x[None, :]
@@ -267,10 +282,10 @@ def _latent_log_ce(
         )
     else:
         log_ce = log_cross_entropy(x, a, b)
-    # cell deviations: the fit's where it saw the cell, fresh draws otherwise
+    # cell deviations: the fit's where it saw the cell (unless fresh), fresh draws otherwise
     fit_cells = {label: i for i, label in enumerate(fitted.cell_labels)}
     new_cells = [new.cell_labels[c] for c in new.cell_index]
-    known = np.array([fit_cells.get(label, -1) for label in new_cells])
+    known = np.array([-1 if fresh else fit_cells.get(label, -1) for label in new_cells])
     deviation = np.empty_like(log_ce)
     fitted_deviation = _values(post, "cell_deviation")
     seen = known >= 0
