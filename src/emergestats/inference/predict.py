@@ -294,8 +294,8 @@ def _latent_log_ce(
         sigma = _values(post, "cell_sigma")
         # one fresh deviation per new cell, shared by that cell's rows
         unseen_cells, inverse = np.unique(new.cell_index[~seen], return_inverse=True)
-        fresh = rng.normal(size=(len(sigma), len(unseen_cells))) * sigma[:, None]
-        deviation[:, ~seen] = fresh[:, inverse]
+        drawn = rng.normal(size=(len(sigma), len(unseen_cells))) * sigma[:, None]
+        deviation[:, ~seen] = drawn[:, inverse]
     return log_ce + deviation
 
 
