@@ -76,6 +76,7 @@ from emergestats.models.likelihoods import add_metric_likelihoods, resolve_lure
 from emergestats.models.prepare import (
     LengthsMapping,
     PreparedData,
+    curves_in_family,
     default_n_ref,
     initial_curves,
     length_histogram,
@@ -151,9 +152,8 @@ def add_curve_population(
         centred_a = centred_log_b = np.full(n_curves, bool(centered))
     family_index = np.asarray(family_index)
     families, family_of_curve = np.unique(family_index, return_inverse=True)
-    curves_per_family = np.bincount(family_of_curve)
-    solo = curves_per_family[family_of_curve] == 1
-    pooled = np.flatnonzero(curves_per_family >= 2)
+    solo = curves_in_family(family_index) == 1
+    pooled = np.flatnonzero(np.bincount(family_of_curve) >= 2)
     a_prior, log_b_prior = (
         _normal_parameters(priors, "a_mu"),
         _normal_parameters(priors, "log_b_mu"),

@@ -26,7 +26,7 @@ from typing import Any, Final
 import numpy as np
 
 from emergestats.models.likelihoods import UNIT_PRIORS, row_expectations
-from emergestats.models.prepare import COUNT_ROLES, PreparedData
+from emergestats.models.prepare import COUNT_ROLES, PreparedData, curves_in_family
 from emergestats.models.priors import PriorSpec
 
 #: Grid of ``log CE`` (nats per token) on which each row's map is located.
@@ -151,13 +151,13 @@ def curve_centering(
     cell_var = prior_scale(priors["cell_sigma"]) ** 2
     a_scale = prior_scale(priors["a_sigma"])
     log_b_scale = prior_scale(priors["log_b_sigma"])
-    curves_per_family = np.bincount(data.family_index, minlength=len(data.family_labels))
+    family_size = curves_in_family(data.family_index)
     centred_a = np.zeros(len(data.curve_labels), dtype=bool)
     centred_log_b = np.zeros(len(data.curve_labels), dtype=bool)
     solo_a_scale = float(np.hypot(priors["a_mu"]["sigma"], a_scale))
     solo_log_b_scale = float(np.hypot(priors["log_b_mu"]["sigma"], log_b_scale))
     for curve in range(len(data.curve_labels)):
-        in_family = curves_per_family[data.family_index[curve]]
+        in_family = family_size[curve]
         if in_family == 2:
             continue
         mine = np.flatnonzero((data.cell_curve == curve) & (cell_precision > 0))

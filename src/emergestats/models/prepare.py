@@ -137,6 +137,13 @@ def default_n_ref(params: np.ndarray) -> float:
     return float(np.exp(np.mean(np.log(distinct))))
 
 
+def curves_in_family(family_index: np.ndarray) -> np.ndarray:
+    """Per curve, how many curves its family has (1: a family of one curve, whose means the
+    builders integrate out and whose centring uses their prior sd too)."""
+    _, family_of_curve = np.unique(np.asarray(family_index), return_inverse=True)
+    return np.bincount(family_of_curve)[family_of_curve]
+
+
 def length_histogram(lengths: Any) -> tuple[np.ndarray, np.ndarray]:
     """Distinct answer lengths and their frequencies (summing to 1) from per-item lengths."""
     values = np.asarray(lengths, dtype=float).ravel()
