@@ -16,6 +16,7 @@ import pymc as pm
 import pytest
 
 from emergestats.models import build_smooth_model, sample_prior_curves
+from emergestats.models.priors import DEFAULT_PRIORS
 from emergestats.plots.prior_predictive import plot_prior_predictive
 
 SCALES = np.geomspace(1e6, 1e12, 13)
@@ -120,3 +121,25 @@ def test_prior_predictive_figure() -> None:
     matplotlib.pyplot.close(fig)
     with pytest.raises(ValueError, match="two axes"):
         plot_prior_predictive(curves, ax=axes[:1])
+
+
+def test_the_prior_table_in_the_docs_names_every_default() -> None:
+    # the table in emergestats.models.priors' docstring is what users read; it once said
+    # HalfNormal for two priors that had become log-normal
+    import emergestats.models.priors as priors_module
+
+    doc = priors_module.__doc__ or ""
+    rows: dict[str, str] = {}
+    key = ""
+    for line in doc.splitlines():
+        if line.startswith("``"):
+            key = line.split("``")[1]
+            rows[key] = line[75:].strip()
+        elif key and line.startswith(" " * 32) and len(line) > 75:
+            rows[key] += " " + line[75:].strip()
+        elif not line.strip() or line.startswith("="):
+            key = ""
+    for name, spec in DEFAULT_PRIORS.items():
+        expected = str(spec["value"]) if spec["dist"] == "Constant" else str(spec["dist"])
+        assert name in rows, f"prior {name!r} is not in the table"
+        assert rows[name].startswith(expected), (name, rows[name], expected)

@@ -54,11 +54,12 @@ key                             what                                       defau
                                 biased the break location upwards)
 ``break_slope``                 change of slope at the break               Normal(0, 0.5)
 ``break_width``                 width of the break in e-folds of N (fixed) 0.3
-``cell_sigma``                  sd of a (curve, model) cell's deviation    HalfNormal(0.3)
-                                from the power law, shared by its metrics
+``cell_sigma``                  sd of a (curve, model) cell's deviation    LogNormal(log 0.1,
+                                from the power law, shared by its metrics  0.6)
 ``item_sd_median``              median over curves of the items' sd of     LogNormal(0, 0.5)
                                 ``log CE`` (item difficulty)
-``item_sd_spread``              sd of ``log item_sd`` across curves        HalfNormal(0.3)
+``item_sd_spread``              sd of ``log item_sd`` across curves        LogNormal(log 0.2,
+                                                                           0.5)
 ``choice_noise``                Gumbel scale of item noise on choice       LogNormal(log 0.5,
                                 log-probabilities (the argmax)             0.3)
 ``lure``                        extra pull of a plausible distractor       HalfNormal(0.5)
