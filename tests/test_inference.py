@@ -611,3 +611,21 @@ def test_a_proper_fit_passes_its_diagnostics(table: pd.DataFrame, seed: int) -> 
     summary = result.diagnostics_summary()
     assert summary["passed"], summary["failures"]
     assert summary["divergences"] == 0 and summary["r_hat_max"] <= 1.01
+
+
+def test_a_chain_that_never_moved_is_named() -> None:
+    from emergestats.inference.diagnostics import stuck_chains
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4, 50, 3))
+    b = rng.normal(size=(4, 50))
+    a[2] = a[2, :1]  # chain 2 keeps its first draw of every variable
+    b[2] = b[2, 0]
+    post = xr.Dataset(
+        {"a": (("chain", "draw", "curve"), a), "b": (("chain", "draw"), b)},
+        coords={"chain": range(4), "draw": range(50)},
+    )
+    assert stuck_chains(post) == [2]
+    b[2, 7] += 1.0  # one variable moving once is moving
+    assert stuck_chains(post.assign(b=(("chain", "draw"), b))) == []
+    assert stuck_chains(post.isel(draw=slice(0, 1))) == []  # one draw: nothing to tell

@@ -105,7 +105,8 @@ def diagnose(fit_: Fit, *, warn: bool = True, stacklevel: int = 2) -> pd.DataFra
     -----
     DiagnosticsWarning
         When any check of :data:`DIAGNOSTIC_THRESHOLDS` fails (R-hat > 1.01, bulk or tail
-        ESS < 100 per chain, any divergence, E-BFMI < 0.3), naming the failures.
+        ESS < 100 per chain, any divergence, E-BFMI < 0.3, a chain that never moved), naming
+        the failures.
     """
     post = fit_.posterior
     r_hat = az.rhat(post)
@@ -160,6 +161,24 @@ def diagnose(fit_: Fit, *, warn: bool = True, stacklevel: int = 2) -> pd.DataFra
     return frame
 
 
+def stuck_chains(posterior: xr.Dataset) -> list[int]:
+    """Chains (0-based) whose every draw of every variable is the same: they never moved.
+
+    Seen on a fit of three ExpEmergence tasks: two of four chains kept their starting values
+    for all 300 draws (step size 0, every transition divergent), which R-hat reports only as
+    a large number on some variable.
+    """
+    draws = int(posterior.sizes.get("draw", 0))
+    if draws < 2:
+        return []
+    moved = np.zeros(int(posterior.sizes["chain"]), dtype=bool)
+    for name in posterior.data_vars:
+        values = posterior[name].transpose("chain", "draw", ...).to_numpy()
+        flat = values.reshape(values.shape[0], values.shape[1], -1)
+        moved |= np.any(flat != flat[:, :1], axis=(1, 2))
+    return [int(c) for c in np.flatnonzero(~moved)]
+
+
 def _summary_from(
     idata: xr.DataTree, frame: pd.DataFrame, *, chains: int, ess_min: float
 ) -> dict[str, Any]:
@@ -171,10 +190,16 @@ def _summary_from(
         bfmi_min = float(np.nanmin(np.asarray(bfmi_energy.to_numpy(), dtype=float)))
     else:
         bfmi_min = float("nan")
+    stuck = stuck_chains(idata["posterior"].to_dataset())
     r_hat_max = float(frame["r_hat_max"].max())
     ess_bulk_min = float(frame["ess_bulk_min"].min())
     ess_tail_min = float(frame["ess_tail_min"].min())
     failures = []
+    if stuck:
+        failures.append(
+            f"chain{'s' if len(stuck) > 1 else ''} {', '.join(map(str, stuck))} never moved "
+            "(every draw the same: the sampler stayed where it started, far from the posterior)"
+        )
     if r_hat_max > DIAGNOSTIC_THRESHOLDS["r_hat_max"]:
         worst = frame["variable"].iloc[int(np.argmax(frame["r_hat_max"].to_numpy()))]
         failures.append(f"R-hat {r_hat_max:.3f} > 1.01 (worst: {worst})")
@@ -196,6 +221,7 @@ def _summary_from(
         "divergences": divergences,
         "bfmi_min": bfmi_min,
         "chains": chains,
+        "stuck_chains": stuck,
         "passed": not failures,
         "failures": failures,
     }

@@ -314,7 +314,8 @@ class Fit:
         -----
         DiagnosticsWarning
             When any check of :data:`DIAGNOSTIC_THRESHOLDS` fails (R-hat > 1.01, bulk or tail
-            ESS < 100 per chain, any divergence, E-BFMI < 0.3), naming the failures.
+            ESS < 100 per chain, any divergence, E-BFMI < 0.3, a chain that never moved), naming
+        the failures.
         """
         from emergestats.inference.diagnostics import diagnose
 
@@ -322,7 +323,7 @@ class Fit:
         return diagnose(self, warn=warn, stacklevel=3)
 
     def diagnostics_summary(self) -> dict[str, Any]:
-        """The overall diagnostics: worst R-hat and ESS, divergences, BFMI, failures."""
+        """The overall diagnostics: worst R-hat and ESS, divergences, BFMI, stuck chains."""
         return dict(self.diagnostics(warn=False).attrs["summary"])
 
     # ---- log-likelihood cells -------------------------------------------------------------
