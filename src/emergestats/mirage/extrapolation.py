@@ -1,0 +1,330 @@
+"""Extrapolation to the largest models of real families: the model beside the field's baselines.
+
+For every family with at least ``min_sizes`` model sizes, the largest ``n`` sizes (``n`` in
+``hold_out``, default one and two) are held out; the smooth model is fitted to every row of
+the family's smaller models (all metrics, with the package's defaults) and predicts the held
+out rows with :meth:`emergestats.inference.Fit.predict_table`; the two baselines of
+:mod:`emergestats.baselines` (a least-squares sigmoid in log scale, and the two-step scale ->
+task loss -> score fit) are fitted per series to the same smaller models and predict the same
+rows, with bootstrap prediction intervals. Every method is scored on the held-out rows of the
+metric kinds the baselines predict (:data:`emergestats.baselines.SCORE_KINDS`: accuracy,
+exact match, multiple-choice grade; scores in 0..1):
+
+- **coverage**: the share of observed scores inside the 90% interval ``[q05, q95]``;
+- **width**: the median interval width (coverage by a nearly [0, 1] interval is no success);
+- **error**: the median absolute error of the predictive median ``q50``.
+
+A row a method cannot predict keeps its ``reason`` and is counted, never dropped. Every
+(family, hold-out) fit is one task on ``dask.distributed`` (a ``LocalCluster`` unless a
+``Client`` is given), so the benchmark runs unchanged on a real cluster.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, cast
+
+import numpy as np
+import pandas as pd
+
+from emergestats.baselines import BASELINES, SCORE_KINDS, predict_baseline
+from emergestats.cluster import dask_client, scheduler_label
+from emergestats.data.table import CURVE_KEY
+from emergestats.errors import ConfigError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = [
+    "METHODS",
+    "ExtrapolationResult",
+    "extrapolate_family",
+    "extrapolation_benchmark",
+    "final_checkpoints",
+    "hold_out_largest",
+    "summarise_extrapolation",
+]
+
+#: The methods compared: the package's smooth model and the baselines.
+METHODS: Final[tuple[str, ...]] = ("model", *BASELINES)
+NOT_FITTED: Final[str] = "model: curve not in the fit (no smaller model of it)"
+
+
+def final_checkpoints(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the last training step of each (family, size); tables without ``step`` unchanged.
+
+    Rows without a step (a model published only at the end of training) are kept.
+    """
+    if "step" not in table.columns:
+        return table
+    step = pd.to_numeric(table["step"], errors="coerce")
+    last = step.groupby([table["family"], table["params"]], dropna=False).transform("max")
+    keep = step.isna() | (step == last)
+    return table[keep.to_numpy(dtype=bool)]
+
+
+def hold_out_largest(rows: pd.DataFrame, n_largest: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(fitted, held_out)``: the rows of the ``n_largest`` largest sizes are held out.
+
+    ``rows`` is one family's table (sizes are compared within it).
+    """
+    if rows["family"].nunique() != 1:
+        raise ConfigError("hold_out_largest takes one family's rows")
+    sizes = np.sort(rows["params"].unique())
+    if n_largest < 1 or n_largest >= len(sizes):
+        raise ConfigError(
+            f"cannot hold out the {n_largest} largest of {len(sizes)} sizes of family "
+            f"{rows['family'].iloc[0]!r}: at least one size must stay to fit"
+        )
+    held = rows["params"] >= sizes[-n_largest]
+    return rows[~held], rows[held]
+
+
+def _curve_labels(frame: pd.DataFrame) -> pd.Series:
+    return frame.loc[:, list(CURVE_KEY)].astype(str).agg("|".join, axis=1)
+
+
+def extrapolate_family(
+    source: str,
+    rows: pd.DataFrame,
+    n_largest: int,
+    *,
+    fit_options: Mapping[str, Any] | None = None,
+    n_boot: int = 1000,
+    random_seed: int = 0,
+) -> pd.DataFrame:
+    """Fit one family without its ``n_largest`` sizes and predict them by every method.
+
+    Returns one row per (held-out row, method) with the held-out row's columns, ``source``,
+    ``hold_out``, ``method``, ``mean``, ``q05``, ``q50``, ``q95``, ``reason`` and the model
+    fit's diagnostics (``rhat_max``, ``ess_bulk_min``, ``divergences``, ``fit_passed``,
+    ``fit_failures``) and wall time (``fit_seconds``) on every row of the family.
+    """
+    from emergestats.inference.fit import fit as fit_model
+
+    fitted, held_out = hold_out_largest(rows, n_largest)
+    options = {"random_seed": random_seed, **dict(fit_options or {})}
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        # the package's notes on the fitted table (rows left out of the likelihood, lengths
+        # assumed) are the same for every method; the benchmark prints them once per source
+        warnings.simplefilter("ignore", UserWarning)
+        fit = fit_model(fitted, **options)
+        seen = _curve_labels(held_out).isin(set(_curve_labels(fitted))).to_numpy()
+        parts: list[pd.DataFrame] = []
+        if seen.any():
+            predicted = fit.predict_table(held_out[seen], random_seed=random_seed)
+            assert isinstance(predicted, pd.DataFrame)  # no draws asked for
+            parts.append(predicted)
+        if (~seen).any():
+            parts.append(held_out[~seen].assign(reason=NOT_FITTED))
+    seconds = time.perf_counter() - started
+    model = pd.concat(parts, ignore_index=True).assign(method="model")
+    frames = [model]
+    for method in BASELINES:
+        baseline = predict_baseline(
+            fitted, held_out, method, n_boot=n_boot, random_seed=random_seed
+        )
+        frames.append(baseline.assign(method=method))
+    out = pd.concat(frames, ignore_index=True)
+    out["reason"] = out["reason"].fillna("").astype(str)
+    diag = fit.diagnostics_summary()
+    return out.assign(
+        source=source,
+        hold_out=n_largest,
+        rhat_max=float(diag["r_hat_max"]),
+        ess_bulk_min=float(diag["ess_bulk_min"]),
+        divergences=int(diag["divergences"]),
+        fit_passed=bool(diag["passed"]),
+        fit_failures="; ".join(diag["failures"]),
+        fit_seconds=seconds,
+    )
+
+
+def summarise_extrapolation(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Coverage, median width and median absolute error per source, family, hold-out, method.
+
+    Scored on rows of :data:`~emergestats.baselines.SCORE_KINDS` only. Columns: ``rows`` (the
+    held-out rows of those kinds), ``predicted`` (rows the method gave an interval),
+    ``covered``, ``coverage``, ``median_width``, ``median_abs_error``, and for the model the
+    fit's ``fit_passed``. ``median_abs_error_shared`` is each method's error on the rows every
+    method predicted, the like-for-like comparison.
+    """
+    scored = predictions[predictions["metric_kind"].isin(SCORE_KINDS)].copy()
+    scored["has_interval"] = np.isfinite(scored["q05"]) & np.isfinite(scored["q95"])
+    keys = ["source", "family", "hold_out"]
+    row_id = [*keys, "task", "subtask", "shots", "model", "metric"]
+    predicted_by = scored[scored["has_interval"]].groupby(row_id, dropna=False)["method"].nunique()
+    shared = predicted_by[predicted_by == len(METHODS)].index
+    scored["shared"] = pd.MultiIndex.from_frame(scored[row_id]).isin(shared)
+    records = []
+    for (source, family, hold_out, method), group in scored.groupby(
+        [*keys, "method"], sort=True, dropna=False
+    ):
+        done = group[group["has_interval"]]
+        inside = (done["score"] >= done["q05"]) & (done["score"] <= done["q95"])
+        error = (done["score"] - done["q50"]).abs()
+        records.append(
+            {
+                "source": source,
+                "family": family,
+                "hold_out": int(cast(int, hold_out)),
+                "method": method,
+                "rows": len(group),
+                "predicted": len(done),
+                "covered": int(inside.sum()),
+                "coverage": float(inside.mean()) if len(done) else np.nan,
+                "median_width": float((done["q95"] - done["q05"]).median()),
+                "median_abs_error": float(error.median()),
+                "median_abs_error_shared": float(error[done["shared"]].median()),
+                "fit_passed": bool(group["fit_passed"].iloc[0]),
+            }
+        )
+    return pd.DataFrame.from_records(records)
+
+
+@dataclass(frozen=True)
+class ExtrapolationResult:
+    """What :func:`extrapolation_benchmark` measured.
+
+    Attributes
+    ----------
+    predictions
+        One row per (held-out row, method): see :func:`extrapolate_family`.
+    summary
+        :func:`summarise_extrapolation` of ``predictions``.
+    wall_seconds
+        Wall time of the whole benchmark on the cluster.
+    settings
+        Hold-outs, minimum sizes, bootstrap size, fit options and the scheduler.
+    """
+
+    predictions: pd.DataFrame
+    summary: pd.DataFrame
+    wall_seconds: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def extrapolation_benchmark(
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    hold_out: Sequence[int] = (1, 2),
+    min_sizes: int = 5,
+    families: Sequence[str] | None = None,
+    client: Client | None = None,
+    n_workers: int | None = None,
+    n_boot: int = 1000,
+    random_seed: int = 0,
+    progress: bool | Callable[[int, int, float], None] = True,
+    **fit_options: Any,
+) -> ExtrapolationResult:
+    """Hold out every family's largest sizes and predict them: model, sigmoid, two-step.
+
+    Parameters
+    ----------
+    tables
+        Canonical evaluation tables by source name (e.g. ``{"pythia": ...}``); use
+        :func:`final_checkpoints` first where a table holds training checkpoints.
+    hold_out
+        How many of the largest sizes to hold out, one benchmark run per entry.
+    min_sizes
+        Families with fewer sizes are skipped (listed in ``settings["skipped"]``).
+    families
+        Only these families (default: every family with ``min_sizes`` sizes).
+    client
+        A ``distributed.Client`` (any cluster); default a ``LocalCluster`` of ``n_workers``
+        single-threaded processes, closed at the end.
+    n_boot
+        Bootstrap refits of each baseline series.
+    random_seed
+        Seed of every fit and bootstrap.
+    progress
+        One line per finished fit on stderr (``True``), nothing, or ``progress(done, total, s)``.
+    **fit_options
+        Passed to :func:`emergestats.fit` (draws, tune, chains, ...). Unless given, ``cores=1``
+        (each worker samples its chains on its own core).
+
+    Examples
+    --------
+    >>> import emergestats as es
+    >>> tables = {"pythia": final_checkpoints(es.datasets.load("pythia"))}  # doctest: +SKIP
+    >>> result = extrapolation_benchmark(tables, hold_out=(2,))  # doctest: +SKIP
+    >>> result.summary[["family", "method", "coverage", "median_width"]]  # doctest: +SKIP
+    """
+    from distributed import as_completed
+
+    if not hold_out or any(int(n) < 1 for n in hold_out):
+        raise ConfigError(f"hold_out must list sizes to hold out (>= 1), not {list(hold_out)}")
+    work: list[tuple[str, str, pd.DataFrame, int]] = []
+    skipped: list[str] = []
+    for source, table in tables.items():
+        for family, rows in table.groupby("family", sort=True):
+            if families is not None and family not in families:
+                continue
+            n_sizes = rows["params"].nunique()
+            if n_sizes < min_sizes:
+                skipped.append(f"{source}/{family}: {n_sizes} sizes")
+                continue
+            work.extend((source, str(family), rows, int(n)) for n in hold_out)
+    if not work:
+        raise ConfigError(
+            f"no family with at least {min_sizes} sizes in {', '.join(tables)}"
+            + (f" among {', '.join(families)}" if families is not None else "")
+        )
+    options = {"cores": 1, **fit_options}
+    own = client is None
+    frames = []
+    with dask_client(client, n_workers=n_workers) as running:
+        started = time.perf_counter()
+        futures = [
+            running.submit(
+                extrapolate_family,
+                source,
+                rows,
+                n,
+                fit_options=options,
+                n_boot=n_boot,
+                random_seed=random_seed,
+                pure=False,
+            )
+            for source, _, rows, n in work
+        ]
+        for done, future in enumerate(as_completed(futures), start=1):
+            frame = future.result()
+            frames.append(frame)
+            elapsed = time.perf_counter() - started
+            if callable(progress):
+                progress(done, len(work), elapsed)
+            elif progress:
+                first = frame.iloc[0]
+                print(
+                    f"extrapolation: {done}/{len(work)} {first['source']}/{first['family']} "
+                    f"without the {first['hold_out']} largest: fit "
+                    f"{'passed' if first['fit_passed'] else 'FAILED'} "
+                    f"({first['fit_seconds']:.0f} s), {elapsed:.0f} s in all",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        scheduler = scheduler_label(running, own=own)
+    wall = time.perf_counter() - started
+    predictions = pd.concat(frames, ignore_index=True)
+    order = ["source", "family", "hold_out", "method", "task", "subtask", "model", "metric"]
+    predictions = predictions.sort_values(order, kind="stable").reset_index(drop=True)
+    return ExtrapolationResult(
+        predictions=predictions,
+        summary=summarise_extrapolation(predictions),
+        wall_seconds=wall,
+        settings={
+            "hold_out": [int(n) for n in hold_out],
+            "min_sizes": min_sizes,
+            "n_boot": n_boot,
+            "random_seed": random_seed,
+            "fit_options": options,
+            "scheduler": scheduler,
+            "skipped": skipped,
+        },
+    )

@@ -1,0 +1,121 @@
+"""Extrapolation benchmark: hold-out splits, scoring, and a tiny run on a Dask LocalCluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import emergestats as es
+from emergestats.errors import ConfigError
+from emergestats.mirage.extrapolation import (
+    METHODS,
+    extrapolation_benchmark,
+    final_checkpoints,
+    hold_out_largest,
+    summarise_extrapolation,
+)
+
+
+def _ladder(metrics: tuple[str, ...] = ("accuracy", "log_likelihood", "subset_accuracy_L4")):
+    table = es.datasets.load("ladder")
+    return table[table["metric"].isin(metrics)].reset_index(drop=True)
+
+
+def test_hold_out_largest_keeps_the_smaller_sizes_to_fit() -> None:
+    table = _ladder()
+    sizes = np.sort(table["params"].unique())
+    fitted, held = hold_out_largest(table, 2)
+    assert set(held["params"]) == set(sizes[-2:])
+    assert fitted["params"].max() == sizes[-3]
+    assert len(fitted) + len(held) == len(table)
+    with pytest.raises(ConfigError, match="at least one size must stay"):
+        hold_out_largest(table, len(sizes))
+    with pytest.raises(ConfigError, match="one family"):
+        hold_out_largest(pd.concat([table, table.assign(family="other")]), 1)
+
+
+def test_final_checkpoints_keep_the_last_step_of_each_size() -> None:
+    rows = pd.DataFrame(
+        {
+            "family": ["p", "p", "p", "q"],
+            "params": [1e8, 1e8, 2e8, 1e8],
+            "model": ["a@1", "a@9", "b@5", "c"],
+            "step": pd.array([1, 9, 5, pd.NA], dtype="Int64"),
+        }
+    )
+    kept = final_checkpoints(rows)
+    assert kept["model"].tolist() == ["a@9", "b@5", "c"]
+
+
+def test_summary_scores_coverage_width_and_error_per_method() -> None:
+    base = {
+        "source": "s",
+        "family": "f",
+        "hold_out": 1,
+        "task": "t",
+        "subtask": "t",
+        "shots": 0,
+        "metric_kind": "accuracy",
+        "fit_passed": True,
+    }
+    rows = []
+    for method, (q05, q50, q95) in {
+        "model": (0.4, 0.5, 0.6),
+        "sigmoid": (0.55, 0.6, 0.65),
+        "two_step": (np.nan, np.nan, np.nan),
+    }.items():
+        for model, metric, score in (("m1", "acc", 0.5), ("m1", "acc_norm", 0.62)):
+            rows.append(
+                {
+                    **base,
+                    "method": method,
+                    "model": model,
+                    "metric": metric,
+                    "score": score,
+                    "q05": q05,
+                    "q50": q50,
+                    "q95": q95,
+                }
+            )
+    rows.append({**rows[0], "metric_kind": "log_likelihood", "metric": "ll", "score": -1.0})
+    summary = summarise_extrapolation(pd.DataFrame(rows)).set_index("method")
+    assert summary.loc["model", "rows"] == 2  # the log-likelihood row is not scored
+    assert summary.loc["model", "coverage"] == pytest.approx(0.5)
+    assert summary.loc["sigmoid", "coverage"] == pytest.approx(0.5)
+    assert summary.loc["model", "median_width"] == pytest.approx(0.2)
+    assert summary.loc["model", "median_abs_error"] == pytest.approx(0.06)
+    assert summary.loc["sigmoid", "median_abs_error"] == pytest.approx(0.06)
+    assert summary.loc["two_step", "predicted"] == 0
+    # no row was predicted by every method: the shared error is undefined, not 0
+    assert np.isnan(summary.loc["model", "median_abs_error_shared"])
+
+
+def test_tiny_benchmark_on_a_local_cluster() -> None:
+    seen: list[tuple[int, int]] = []
+    result = extrapolation_benchmark(
+        {"ladder": _ladder()},
+        hold_out=(1,),
+        n_workers=1,
+        n_boot=40,
+        progress=lambda done, total, _: seen.append((done, total)),
+        sampler="pymc",
+        draws=100,
+        tune=100,
+        chains=1,
+    )
+    pred = result.predictions
+    assert seen == [(1, 1)]
+    largest = _ladder()["params"].max()
+    assert (pred["params"] == largest).all()
+    assert set(pred["method"]) == set(METHODS)
+    assert pred.groupby("method").size().nunique() == 1  # every method sees every held-out row
+    model = pred[(pred["method"] == "model") & (pred["metric"] == "accuracy")].iloc[0]
+    assert model["q05"] <= model["q50"] <= model["q95"]
+    # the ladder's log-likelihood gives two-step its task loss
+    two_step = pred[(pred["method"] == "two_step") & (pred["metric"] == "accuracy")].iloc[0]
+    assert two_step["reason"] == "" and np.isfinite(two_step["q50"])
+    assert set(result.summary["method"]) == set(METHODS)
+    assert result.settings["scheduler"] == "LocalCluster"
+    with pytest.raises(ConfigError, match="no family with at least 20 sizes"):
+        extrapolation_benchmark({"ladder": _ladder()}, min_sizes=20, n_workers=1)
