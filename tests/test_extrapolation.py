@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ import emergestats as es
 from emergestats.errors import ConfigError
 from emergestats.mirage.extrapolation import (
     METHODS,
+    extrapolate_family,
     extrapolation_benchmark,
     final_checkpoints,
     hold_out_largest,
@@ -119,3 +122,32 @@ def test_tiny_benchmark_on_a_local_cluster() -> None:
     assert result.settings["scheduler"] == "LocalCluster"
     with pytest.raises(ConfigError, match="no family with at least 20 sizes"):
         extrapolation_benchmark({"ladder": _ladder()}, min_sizes=20, n_workers=1)
+
+
+def test_a_fit_that_raises_is_recorded_and_the_baselines_still_predict(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the module, not the function of the same name that emergestats.inference exports
+    fit_module = importlib.import_module("emergestats.inference.fit")
+
+    def broken_fit(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("All initialization points failed\n\nCaused by: ...")
+
+    monkeypatch.setattr(fit_module, "fit", broken_fit)
+    out = extrapolate_family("ladder", _ladder(), 1, n_boot=20)
+    model = out[out["method"] == "model"]
+    assert len(model) == len(out[out["method"] == "sigmoid"])  # every held-out row is there
+    assert model["q50"].isna().all()
+    assert (
+        model["reason"] == "model: the fit raised RuntimeError: All initialization points failed"
+    ).all()
+    assert not out["fit_passed"].any()
+    sigmoid = out[(out["method"] == "sigmoid") & (out["metric"] == "accuracy")]
+    assert np.isfinite(sigmoid["q50"]).all()
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise ConfigError("draws must be positive")
+
+    monkeypatch.setattr(fit_module, "fit", refused)
+    with pytest.raises(ConfigError, match="draws"):
+        extrapolate_family("ladder", _ladder(), 1, n_boot=20)

@@ -102,28 +102,57 @@ def extrapolate_family(
     Returns one row per (held-out row, method) with the held-out row's columns, ``source``,
     ``hold_out``, ``method``, ``mean``, ``q05``, ``q50``, ``q95``, ``reason`` and the model
     fit's diagnostics (``rhat_max``, ``ess_bulk_min``, ``divergences``, ``fit_passed``,
-    ``fit_failures``) and wall time (``fit_seconds``) on every row of the family.
+    ``fit_failures``) and wall time (``fit_seconds``) on every row of the family. A fit that
+    raises (e.g. a sampler that finds no finite starting point) is recorded, not raised: its
+    rows keep the baselines' predictions, the model's carry the error as ``reason`` and
+    ``fit_failures``, so one family cannot end a long benchmark.
     """
     from emergestats.inference.fit import fit as fit_model
 
     fitted, held_out = hold_out_largest(rows, n_largest)
     options = {"random_seed": random_seed, **dict(fit_options or {})}
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        # the package's notes on the fitted table (rows left out of the likelihood, lengths
-        # assumed) are the same for every method; the benchmark prints them once per source
-        warnings.simplefilter("ignore", UserWarning)
-        fit = fit_model(fitted, **options)
-        seen = _curve_labels(held_out).isin(set(_curve_labels(fitted))).to_numpy()
-        parts: list[pd.DataFrame] = []
-        if seen.any():
-            predicted = fit.predict_table(held_out[seen], random_seed=random_seed)
-            assert isinstance(predicted, pd.DataFrame)  # no draws asked for
-            parts.append(predicted)
-        if (~seen).any():
-            parts.append(held_out[~seen].assign(reason=NOT_FITTED))
+    diagnostics: dict[str, Any]
+    try:
+        with warnings.catch_warnings():
+            # the package's notes on the fitted table (rows left out of the likelihood,
+            # lengths assumed) are the same for every method; the benchmark leaves them out
+            warnings.simplefilter("ignore", UserWarning)
+            fit = fit_model(fitted, **options)
+            seen = _curve_labels(held_out).isin(set(_curve_labels(fitted))).to_numpy()
+            parts: list[pd.DataFrame] = []
+            if seen.any():
+                predicted = fit.predict_table(held_out[seen], random_seed=random_seed)
+                assert isinstance(predicted, pd.DataFrame)  # no draws asked for
+                parts.append(predicted)
+            if (~seen).any():
+                parts.append(held_out[~seen].assign(reason=NOT_FITTED))
+        model = pd.concat(parts, ignore_index=True)
+        summary = fit.diagnostics_summary()
+        diagnostics = {
+            "rhat_max": float(summary["r_hat_max"]),
+            "ess_bulk_min": float(summary["ess_bulk_min"]),
+            "divergences": int(summary["divergences"]),
+            "fit_passed": bool(summary["passed"]),
+            "fit_failures": "; ".join(summary["failures"]),
+        }
+    except ConfigError:
+        raise  # the caller's settings are wrong for every family: say so at once
+    except Exception as error:  # recorded on every row of the family, never dropped
+        message = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        model = held_out.assign(reason=f"model: the fit raised {message}")
+        diagnostics = {
+            "rhat_max": np.nan,
+            "ess_bulk_min": np.nan,
+            "divergences": -1,
+            "fit_passed": False,
+            "fit_failures": f"the fit raised {message}",
+        }
     seconds = time.perf_counter() - started
-    model = pd.concat(parts, ignore_index=True).assign(method="model")
+    model = model.assign(method="model")
+    for column in ("mean", "q05", "q50", "q95"):
+        if column not in model:
+            model[column] = np.nan
     frames = [model]
     for method in BASELINES:
         baseline = predict_baseline(
@@ -132,17 +161,7 @@ def extrapolate_family(
         frames.append(baseline.assign(method=method))
     out = pd.concat(frames, ignore_index=True)
     out["reason"] = out["reason"].fillna("").astype(str)
-    diag = fit.diagnostics_summary()
-    return out.assign(
-        source=source,
-        hold_out=n_largest,
-        rhat_max=float(diag["r_hat_max"]),
-        ess_bulk_min=float(diag["ess_bulk_min"]),
-        divergences=int(diag["divergences"]),
-        fit_passed=bool(diag["passed"]),
-        fit_failures="; ".join(diag["failures"]),
-        fit_seconds=seconds,
-    )
+    return out.assign(source=source, hold_out=n_largest, fit_seconds=seconds, **diagnostics)
 
 
 def summarise_extrapolation(predictions: pd.DataFrame) -> pd.DataFrame:
