@@ -485,3 +485,63 @@ def test_lure_auto_is_in_the_model_only_where_a_choice_row_is_below_chance() -> 
         assert "lure" not in build_smooth_model(near).named_vars
     with pytest.raises(ConfigError, match="lure must be True, False or 'auto'"):
         build_smooth_model(above, lure="sometimes")
+
+
+def test_a_curve_no_likelihood_row_informs_starts_off_zero_and_nutpie_can_start() -> None:
+    # t2's accuracy rows have no known number of choices: left out of the likelihood, so its
+    # curve and cells feel only their N(0, 1) priors, whose gradient at the start (z = 0) was
+    # exactly 0 and nutpie refused to start ("All initialization points failed")
+    import warnings
+
+    import emergestats as es
+    from emergestats.models import build_smooth_model
+
+    rows = []
+    for i, (params, em, acc) in enumerate(
+        zip([1e7, 1e8, 1e9, 1e10], [0.05, 0.15, 0.35, 0.6], [0.3, 0.4, 0.5, 0.7], strict=True)
+    ):
+        common = {"family": "f", "model": f"m{i}", "params": params, "shots": 0, "source": "t"}
+        rows.append(
+            {
+                **common,
+                "task": "t1",
+                "subtask": "t1",
+                "metric": "exact_str_match",
+                "metric_kind": "exact_match",
+                "score": em,
+                "n_items": 200,
+                "chance": 0.0,
+                "target_tokens": 2.0,
+            }
+        )
+        rows.append(
+            {
+                **common,
+                "task": "t2",
+                "subtask": "t2",
+                "metric": "acc",
+                "metric_kind": "accuracy",
+                "score": acc,
+                "n_items": 200,
+                "chance": np.nan,
+                "target_tokens": np.nan,
+            }
+        )
+    table = pd.DataFrame(rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = build_smooth_model(table, centered=False)
+    start = model.emergestats_start
+    curves = list(model.coords["curve_noncentred_a"])
+    blind = [i for i, label in enumerate(curves) if label.startswith("t2")]
+    seen = [i for i, label in enumerate(curves) if label.startswith("t1")]
+    assert blind and seen
+    assert np.all(start["z_a"][blind] != 0) and np.all(start["z_log_b"][blind] != 0)
+    cells = list(model.coords["cell_noncentred"])
+    blind_cells = [i for i, label in enumerate(cells) if label.startswith("t2")]
+    assert np.all(start["cell_z"][blind_cells] != 0)
+    assert np.all(start["cell_z"][[i for i in range(len(cells)) if i not in blind_cells]] == 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fitted = es.fit(table, model=model, draws=20, tune=20, chains=1, random_seed=1)
+    assert fitted.idata.posterior.sizes["draw"] == 20

@@ -60,7 +60,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -337,6 +337,48 @@ def partly_centred_normal(
     return pm.Deterministic(name, values, dims=dim)
 
 
+#: Seed of the starting values of coordinates no likelihood row informs (see
+#: :func:`start_uninformed_at_prior_draws`).
+UNINFORMED_START_SEED: Final[int] = 20261205
+
+
+def start_uninformed_at_prior_draws(model: pm.Model, data: PreparedData) -> None:
+    """Start the non-centred ``z`` of curves and cells no likelihood row informs at prior draws.
+
+    ``emergestats.fit`` starts the curve and cell coordinates unjittered at the data-driven
+    start, where a ``z`` is 0. A curve (or cell) whose every row is left out of the likelihood
+    (e.g. an accuracy and a Brier score of a task whose number of choices is unknown) feels only
+    its ``Normal(0, 1)`` prior, whose gradient at 0 is exactly 0; nutpie's first mass matrix is
+    read off the gradient and refused it ("All initialization points failed": every
+    ExpEmergence family fit of the extrapolation benchmark). Those coordinates start at a seeded
+    draw from their prior instead (the same for every chain, like the rest of the start).
+    """
+    start = getattr(model, "emergestats_start", None)
+    if start is None:
+        return
+    modelled = data.observations.modelled
+    curve_informed = np.zeros(len(data.curve_labels), dtype=bool)
+    curve_informed[data.curve_index[modelled]] = True
+    cell_informed = np.zeros(len(data.cell_labels), dtype=bool)
+    cell_informed[data.cell_index[modelled]] = True
+    rng = np.random.default_rng(UNINFORMED_START_SEED)
+    for z_name, informed, dim in (
+        ("z_a", curve_informed, "curve"),
+        ("z_log_b", curve_informed, "curve"),
+        ("cell_z", cell_informed, "cell"),
+    ):
+        if z_name not in model.named_vars:
+            continue
+        labels = list(model.coords[dim])
+        position = {label: i for i, label in enumerate(labels)}
+        own = [position[label] for label in model.coords[model.named_vars_to_dims[z_name][0]]]
+        values = np.array(start.get(z_name, np.zeros(len(own))), dtype=float)
+        draws = rng.standard_normal(len(own))
+        blind = ~informed[own]
+        values[blind] = draws[blind]
+        start[z_name] = values
+
+
 def item_sd_informed(data: PreparedData) -> np.ndarray:
     """Curves whose own item-difficulty sd the data can inform (the rest use the median).
 
@@ -472,6 +514,7 @@ def smooth_model_from_prepared(
             data, log_ce_cell, priors, floor=floor, centered_cells=centering["cell"]
         )
         add_metric_likelihoods(ce, item_sd, data.observations, priors, lure=lure)
+    start_uninformed_at_prior_draws(model, data)
     return model
 
 
@@ -570,6 +613,7 @@ def broken_model_from_prepared(
             data, log_ce_cell, priors, floor=floor, centered_cells=centering["cell"]
         )
         add_metric_likelihoods(ce, item_sd, data.observations, priors, lure=lure)
+    start_uninformed_at_prior_draws(model, data)
     return model
 
 
