@@ -52,6 +52,7 @@ import pandas as pd
 import emergestats as es
 from emergestats.mirage.extrapolation import (
     METHODS,
+    compare_with_baselines,
     extrapolation_benchmark,
     final_checkpoints,
 )
@@ -100,32 +101,6 @@ def totals(summary: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame.from_records(records).set_index("method").loc[list(METHODS)].reset_index()
-
-
-def target(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per (family, hold-out): the model's coverage and error against the better baseline."""
-    keys = ["source", "family", "hold_out"]
-    wide = summary.pivot_table(
-        index=keys,
-        columns="method",
-        values=["coverage", "median_abs_error_shared"],
-        aggfunc="first",
-    )
-    errors = summary.pivot_table(
-        index=keys, columns="method", values="median_abs_error", aggfunc="first"
-    )
-    better = errors[[m for m in METHODS if m != "model" and m in errors]].min(axis=1)
-    out = pd.DataFrame(
-        {
-            "model_coverage": wide[("coverage", "model")],
-            "model_error": errors["model"],
-            "better_baseline_error": better,
-        }
-    )
-    out["coverage_met"] = out["model_coverage"] >= 0.8
-    out["error_met"] = out["model_error"] <= out["better_baseline_error"]
-    out["both_met"] = out["coverage_met"] & out["error_met"]
-    return out.reset_index()
 
 
 def _render(frame: pd.DataFrame, markdown: bool) -> str:
@@ -178,6 +153,7 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         result.predictions.to_csv(args.out / "predictions.csv", index=False)
         result.summary.to_csv(args.out / "summary.csv", index=False)
+        compare_with_baselines(result.predictions).to_csv(args.out / "targets.csv", index=False)
     fits = (
         result.predictions.drop_duplicates(["source", "family", "hold_out"])
         .loc[
@@ -205,7 +181,7 @@ def main() -> None:
     print()
     print(_render(totals(result.summary), args.markdown))
     print()
-    met = target(result.summary)
+    met = compare_with_baselines(result.predictions)
     print(_render(met, args.markdown))
     share = float(np.mean(met["both_met"])) if len(met) else float("nan")
     print(

@@ -12,6 +12,7 @@ import emergestats as es
 from emergestats.errors import ConfigError
 from emergestats.mirage.extrapolation import (
     METHODS,
+    compare_with_baselines,
     extrapolate_family,
     extrapolation_benchmark,
     final_checkpoints,
@@ -92,6 +93,16 @@ def test_summary_scores_coverage_width_and_error_per_method() -> None:
     assert summary.loc["two_step", "predicted"] == 0
     # no row was predicted by every method: the shared error is undefined, not 0
     assert np.isnan(summary.loc["model", "median_abs_error_shared"])
+    target = compare_with_baselines(pd.DataFrame(rows)).iloc[0]
+    assert target["sigmoid_rows"] == 2 and target["two_step_rows"] == 0
+    assert target["model_error_vs_sigmoid"] == pytest.approx(0.06)
+    assert target["beaten_by"] == ""  # a tie is no worse
+    assert target["error_met"] and not target["coverage_met"] and not target["both_met"]
+    # a sigmoid closer on the shared rows beats the model
+    closer = pd.DataFrame(rows)
+    closer.loc[closer["method"] == "sigmoid", "q50"] = closer["score"]
+    target = compare_with_baselines(closer).iloc[0]
+    assert target["beaten_by"] == "sigmoid" and not target["error_met"]
 
 
 def test_tiny_benchmark_on_a_local_cluster() -> None:
