@@ -7,7 +7,9 @@ Modules:
 - :mod:`~emergestats.mirage.jumps`: :func:`jump_test` (three modes), the verdict rule
   (:class:`VerdictRule`) and :class:`JumpTestResult`;
 - :mod:`~emergestats.mirage.calibration`: :func:`calibrate`, false-alarm rate and power on the
-  item-level simulator, run on ``dask.distributed``.
+  item-level simulator, run on ``dask.distributed``;
+- :mod:`~emergestats.mirage.extrapolation`: the largest models of real families held out and
+  predicted by the model and by the field's baselines (:mod:`emergestats.baselines`), on Dask.
 """
 
 from __future__ import annotations
