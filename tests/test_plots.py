@@ -435,6 +435,15 @@ def test_plot_diagnostics_draws_rank_energy_and_ppc(smooth_fit: Fit) -> None:
     for pc in figures.values():
         title = plots.plot_collection_figure(pc).get_suptitle()
         assert "FAILED its sampling diagnostics" in title
+    # more panels than arviz-plots allows by default (a fit of 23 families has 46 family
+    # means): every one is still drawn, the cap is raised for the call only
+    from arviz_base import rc_context, rcParams
+
+    with rc_context({"plot.max_subplots": 2}):
+        many = plots.plot_rank(smooth_fit)
+        assert rcParams["plot.max_subplots"] == 2
+    assert set(many.viz["plot"].data_vars) == set(plots.population_variables(smooth_fit))
+    assert len(plots.population_variables(smooth_fit)) > 2
     trace = plots.plot_rank(smooth_fit, var_names=["a_sigma"], kind="trace")
     assert set(trace.viz["plot"].data_vars) == {"a_sigma"}
     with pytest.raises(ConfigError, match="kind must be one of"):

@@ -103,6 +103,9 @@ def _variables(fit: Fit, var_names: Sequence[str] | None) -> list[str]:
     return names
 
 
+SAMPLE: Final[tuple[str, str]] = ("chain", "draw")
+
+
 def plot_rank(
     fit: Fit,
     *,
@@ -130,6 +133,7 @@ def plot_rank(
     arviz_plots.PlotCollection
     """
     import arviz_plots as azp
+    from arviz_base import rc_context, rcParams
 
     fit = _check_fit(fit, "plot_rank")
     if kind not in RANK_KINDS:
@@ -140,7 +144,15 @@ def plot_rank(
         "trace": azp.plot_trace,
         "trace_dist": azp.plot_trace_dist,
     }
-    pc = function[kind](fit.idata, var_names=names, backend="matplotlib", **pc_kwargs)
+    # one panel per element: a fit of 23 families has 2 x 23 family means beside its scalars,
+    # more than arviz-plots' default cap of 40 subplots, which raised inside the report
+    panels = sum(
+        int(np.prod([size for d, size in fit.posterior[n].sizes.items() if d not in SAMPLE]))
+        for n in names
+    )
+    limit = max(int(rcParams["plot.max_subplots"]), panels)
+    with rc_context({"plot.max_subplots": limit}):
+        pc = function[kind](fit.idata, var_names=names, backend="matplotlib", **pc_kwargs)
     figure_title(plot_collection_figure(pc), None, [diagnostics_note(fit)])
     return pc
 
