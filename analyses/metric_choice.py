@@ -3,7 +3,7 @@
 The claim: a model's per-token quality ``p`` improves smoothly with scale, and exact match of an
 ``L``-token answer is about ``p ** L``, so the same outputs look sharper ("emergent") the longer
 the answer. GPT-3 arithmetic gives one operation at two answer lengths: 2-digit addition (answers
-of 1-3 digits, mean 2.49) and 3-digit addition (1-4 digits, mean 3.50), 2,000 problems each, on
+of 1-3 digits, mean 2.49) and 3-digit addition (1-4 digits, mean 3.49), 2,000 problems each, on
 ObsScaling's 74 models of 23 families (Ruan et al. 2024).
 
 What this script measures:
@@ -140,7 +140,7 @@ def length_effect(table: pd.DataFrame, args: argparse.Namespace) -> tuple[pd.Dat
     return pred, numbers
 
 
-def figure(pred: pd.DataFrame, path: Path) -> None:
+def figure(pred: pd.DataFrame, path: Path, mean_length: dict[str, float]) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     ax = axes[0]
     order = np.argsort(pred["q50"].to_numpy())
@@ -163,8 +163,8 @@ def figure(pred: pd.DataFrame, path: Path) -> None:
     ok = (pred["em_2_digit"] > 0.05) & (pred["score"] > 0.05)
     ax.plot(pred.loc[ok, "p_token_2_digit"], pred.loc[ok, "p_token_3_digit"], "o", ms=4)
     ax.plot([0, 1], [0, 1], color="grey", lw=1)
-    ax.set_xlabel("per-token p from 2-digit addition (EM ** (1 / 2.49))")
-    ax.set_ylabel("per-token p from 3-digit addition (EM ** (1 / 3.50))")
+    ax.set_xlabel(f"per-token p from 2-digit addition (EM ** (1 / {mean_length[SHORT]:.2f}))")
+    ax.set_ylabel(f"per-token p from 3-digit addition (EM ** (1 / {mean_length[LONG]:.2f}))")
     ax.set_xlim(0.3, 1.0)
     ax.set_ylim(0.3, 1.0)
     fig.tight_layout()
@@ -246,8 +246,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-report", action="store_true", help="skip the full report")
     args = parser.parse_args()
-    args.command = "python analyses/metric_choice.py" + (
-        f" --families {args.families}" if args.families else ""
+    args.command = "python analyses/metric_choice.py" + "".join(
+        f" --{name.replace('_', '-')} {value}"
+        for name, value in (("families", args.families), ("out", args.out))
+        if value and str(value) != str(parser.get_default(name))
     )
     table = load([f for f in args.families.split(",") if f])
     args.out.mkdir(parents=True, exist_ok=True)
@@ -267,7 +269,7 @@ def main() -> None:
     pred[columns].rename(columns={"score": "em_3_digit"}).sort_values(["family", "params"]).to_csv(
         args.out / "length_effect.csv", index=False
     )
-    figure(pred, args.out / "length_effect.png")
+    figure(pred, args.out / "length_effect.png", numbers["mean_length"])
     report = "The full report was not written (`--no-report`)."
     if not args.no_report:
         settings = AnalysisSettings(
