@@ -33,7 +33,7 @@ import pandas as pd
 
 from emergestats.baselines import BASELINES, SCORE_KINDS, predict_baseline
 from emergestats.cluster import dask_client, scheduler_label
-from emergestats.data.table import CURVE_KEY
+from emergestats.data.table import curve_labels
 from emergestats.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -85,10 +85,6 @@ def hold_out_largest(rows: pd.DataFrame, n_largest: int) -> tuple[pd.DataFrame, 
     return rows[~held], rows[held]
 
 
-def _curve_labels(frame: pd.DataFrame) -> pd.Series:
-    return frame.loc[:, list(CURVE_KEY)].astype(str).agg("|".join, axis=1)
-
-
 def extrapolate_family(
     source: str,
     rows: pd.DataFrame,
@@ -120,7 +116,7 @@ def extrapolate_family(
             # lengths assumed) are the same for every method; the benchmark leaves them out
             warnings.simplefilter("ignore", UserWarning)
             fit = fit_model(fitted, **options)
-            seen = _curve_labels(held_out).isin(set(_curve_labels(fitted))).to_numpy()
+            seen = curve_labels(held_out).isin(set(curve_labels(fitted))).to_numpy()
             parts: list[pd.DataFrame] = []
             if seen.any():
                 predicted = fit.predict_table(held_out[seen], random_seed=random_seed)
