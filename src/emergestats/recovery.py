@@ -31,16 +31,14 @@ default, any ``Client`` passed in. ``benchmarks/recovery.py`` prints the summary
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from emergestats.cluster import dask_client, scheduler_label
+from emergestats.cluster import Progress, run_on_cluster
 from emergestats.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -198,7 +196,7 @@ def recovery_study(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
-    progress: bool | Callable[[int, int, float], None] = True,
+    progress: Progress = True,
     **fit_options: Any,
 ) -> RecoveryResult:
     """Run ``n_rep`` replicates on Dask and summarise slope coverage and LOO model choice.
@@ -228,8 +226,6 @@ def recovery_study(
     -------
     RecoveryResult
     """
-    from distributed import as_completed
-
     if n_rep < 1:
         raise ConfigError(f"n_rep must be >= 1, not {n_rep}")
     design = design or RecoveryDesign()
@@ -241,37 +237,24 @@ def recovery_study(
         "floor": True,
         **fit_options,
     }
-    own = client is None
-    frames = []
-    with dask_client(client, n_workers=n_workers) as running:
-        started = time.perf_counter()
-        futures = [
-            running.submit(
-                recovery_replicate, r, random_seed + 1000 * r, design, options, compare, pure=False
-            )
+    run = run_on_cluster(
+        [
+            (recovery_replicate, (r, random_seed + 1000 * r, design, options, compare), {})
             for r in range(n_rep)
-        ]
-        finished = as_completed(futures, timeout=time_limit)
-        try:
-            for done, future in enumerate(finished, start=1):
-                frames.append(future.result())
-                elapsed = time.perf_counter() - started
-                if callable(progress):
-                    progress(done, n_rep, elapsed)
-                elif progress:
-                    print(
-                        f"recovery: {done}/{n_rep} replicates, {elapsed:.0f} s",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-        except TimeoutError:
-            running.cancel(futures)
-        scheduler = scheduler_label(running, own=own)
+        ],
+        client=client,
+        n_workers=n_workers,
+        progress=progress,
+        label="recovery replicates",
+        time_limit=time_limit,
+    )
+    frames = run.finished()
     if not frames:
         raise ConfigError(
             f"no replicate finished within the time limit of {time_limit} s; raise time_limit"
         )
-    wall = time.perf_counter() - started
+    wall = run.wall_seconds
+    scheduler = run.scheduler
     curves = pd.concat(frames, ignore_index=True).sort_values(["replicate", "task"])
     curves = curves.reset_index(drop=True)
     return RecoveryResult(

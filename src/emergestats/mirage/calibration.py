@@ -37,9 +37,8 @@ the issue's sweep.
 from __future__ import annotations
 
 import math
-import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -47,7 +46,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from emergestats.cluster import dask_client, scheduler_label
+from emergestats.cluster import Progress, run_on_cluster
 from emergestats.errors import ConfigError
 from emergestats.mirage.jumps import VerdictRule
 
@@ -494,7 +493,7 @@ def calibrate(
     sizes: tuple[float, float] = (1e7, 1e10),
     break_width: float = 0.25,
     random_seed: int = 0,
-    progress: bool | Callable[[int, int, float], None] = True,
+    progress: Progress = True,
     compare_broken: bool = False,
     **fit_options: Any,
 ) -> CalibrationResult:
@@ -549,8 +548,6 @@ def calibrate(
     >>> result = calibrate(grid, 25)  # doctest: +SKIP
     >>> result.summary[["cell", "false_alarm", "power"]]  # doctest: +SKIP
     """
-    from distributed import as_completed
-
     cells = _check_grid(grid)
     if n_rep < 1 or batch_size < 1:
         raise ConfigError(f"n_rep and batch_size must be >= 1, not {n_rep} and {batch_size}")
@@ -567,28 +564,22 @@ def calibrate(
         "fit_options": {"draws": draws, "tune": tune, "chains": chains, **options},
     }
     work = _batches(cells, n_rep, batch_size, random_seed)
-    own = client is None
-    with dask_client(client, n_workers=n_workers) as running:
-        started = time.perf_counter()
-        futures = [
-            running.submit(calibration_batch, cell, truth, seeds, settings, first, pure=False)
+    run = run_on_cluster(
+        [
+            (calibration_batch, (cell, truth, seeds, settings, first), {})
             for cell, truth, seeds, first in work
-        ]
-        frames = []
-        for done, future in enumerate(as_completed(futures), start=1):
-            frames.append(future.result())
-            elapsed = time.perf_counter() - started
-            if callable(progress):
-                progress(done, len(work), elapsed)
-            elif progress:
-                print(
-                    f"calibration: {done}/{len(work)} batches, "
-                    f"{sum(len(f) for f in frames)} tests, {elapsed:.0f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        scheduler = scheduler_label(running, own=own)
-    wall = time.perf_counter() - started
+        ],
+        client=client,
+        n_workers=n_workers,
+        progress=progress,
+        label="calibration batches",
+        describe=lambda frame: (
+            f"({len(frame)} tests of {_cell_label(frame.iloc[0])}, {frame['truth'].iloc[0]})"
+        ),
+    )
+    frames = run.finished()
+    wall = run.wall_seconds
+    scheduler = run.scheduler
     replicates = pd.concat(frames, ignore_index=True)
     sort = [*GRID_COLUMNS, "truth", "replicate"]
     replicates = replicates.sort_values(sort, kind="stable").reset_index(drop=True)

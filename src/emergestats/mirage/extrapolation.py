@@ -21,10 +21,9 @@ A row a method cannot predict keeps its ``reason`` and is counted, never dropped
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -32,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from emergestats.baselines import BASELINES, SCORE_KINDS, predict_baseline
-from emergestats.cluster import dask_client, scheduler_label
+from emergestats.cluster import Progress, run_on_cluster
 from emergestats.data.table import curve_labels
 from emergestats.errors import ConfigError
 
@@ -283,6 +282,14 @@ class ExtrapolationResult:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
+def _describe_fit(frame: pd.DataFrame) -> str:
+    first = frame.iloc[0]
+    return (
+        f"{first['source']}/{first['family']} without the {first['hold_out']} largest: fit "
+        f"{'passed' if first['fit_passed'] else 'FAILED'} ({first['fit_seconds']:.0f} s)"
+    )
+
+
 def extrapolation_benchmark(
     tables: Mapping[str, pd.DataFrame],
     *,
@@ -293,7 +300,7 @@ def extrapolation_benchmark(
     n_workers: int | None = None,
     n_boot: int = 1000,
     random_seed: int = 0,
-    progress: bool | Callable[[int, int, float], None] = True,
+    progress: Progress = True,
     **fit_options: Any,
 ) -> ExtrapolationResult:
     """Hold out every family's largest sizes and predict them: model, sigmoid, two-step.
@@ -329,8 +336,6 @@ def extrapolation_benchmark(
     >>> result = extrapolation_benchmark(tables, hold_out=(2,))  # doctest: +SKIP
     >>> result.summary[["family", "method", "coverage", "median_width"]]  # doctest: +SKIP
     """
-    from distributed import as_completed
-
     if not hold_out or any(int(n) < 1 for n in hold_out):
         raise ConfigError(f"hold_out must list sizes to hold out (>= 1), not {list(hold_out)}")
     work: list[tuple[str, str, pd.DataFrame, int]] = []
@@ -350,41 +355,24 @@ def extrapolation_benchmark(
             + (f" among {', '.join(families)}" if families is not None else "")
         )
     options = {"cores": 1, **fit_options}
-    own = client is None
-    frames = []
-    with dask_client(client, n_workers=n_workers) as running:
-        started = time.perf_counter()
-        futures = [
-            running.submit(
+    run = run_on_cluster(
+        [
+            (
                 extrapolate_family,
-                source,
-                rows,
-                n,
-                fit_options=options,
-                n_boot=n_boot,
-                random_seed=random_seed,
-                pure=False,
+                (source, rows, n),
+                {"fit_options": options, "n_boot": n_boot, "random_seed": random_seed},
             )
             for source, _, rows, n in work
-        ]
-        for done, future in enumerate(as_completed(futures), start=1):
-            frame = future.result()
-            frames.append(frame)
-            elapsed = time.perf_counter() - started
-            if callable(progress):
-                progress(done, len(work), elapsed)
-            elif progress:
-                first = frame.iloc[0]
-                print(
-                    f"extrapolation: {done}/{len(work)} {first['source']}/{first['family']} "
-                    f"without the {first['hold_out']} largest: fit "
-                    f"{'passed' if first['fit_passed'] else 'FAILED'} "
-                    f"({first['fit_seconds']:.0f} s), {elapsed:.0f} s in all",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        scheduler = scheduler_label(running, own=own)
-    wall = time.perf_counter() - started
+        ],
+        client=client,
+        n_workers=n_workers,
+        progress=progress,
+        label="extrapolation fits",
+        describe=_describe_fit,
+    )
+    frames = run.finished()
+    wall = run.wall_seconds
+    scheduler = run.scheduler
     predictions = pd.concat(frames, ignore_index=True)
     order = ["source", "family", "hold_out", "method", "task", "subtask", "model", "metric"]
     predictions = predictions.sort_values(order, kind="stable").reset_index(drop=True)
