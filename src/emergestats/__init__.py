@@ -1,8 +1,8 @@
 """emergestats: is a benchmark jump with model scale an emergent ability, or the metric?
 
-Submodules, the fitting API (:func:`fit`, :class:`Fit`) and the mirage test (:func:`jump_test`)
-are imported on first use, so ``import emergestats`` is cheap and reading tables does not pay
-PyMC's import time.
+Submodules, the fitting API (:func:`fit`, :class:`Fit`), the mirage test (:func:`jump_test`) and
+the evaluation planner (:func:`plan`) are imported on first use, so ``import emergestats`` is
+cheap and reading tables does not pay PyMC's import time.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
 if TYPE_CHECKING:
-    from emergestats import data, datasets, emergence, metrics, mirage
+    from emergestats import data, datasets, emergence, metrics, mirage, planning
     from emergestats.inference.fit import Fit, fit
     from emergestats.mirage import jump_test
+    from emergestats.planning import plan
 
-_SUBMODULES = ("data", "datasets", "emergence", "metrics", "mirage")
+_SUBMODULES = ("data", "datasets", "emergence", "metrics", "mirage", "planning")
 
 __all__ = [
     "Fit",
@@ -33,6 +34,8 @@ __all__ = [
     "jump_test",
     "metrics",
     "mirage",
+    "plan",
+    "planning",
 ]
 
 
@@ -41,6 +44,8 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module("emergestats.inference"), name)
     if name == "jump_test":
         return importlib.import_module("emergestats.mirage").jump_test
+    if name == "plan":
+        return importlib.import_module("emergestats.planning").plan
     if name in _SUBMODULES:
         return importlib.import_module(f"emergestats.{name}")
     raise AttributeError(f"module 'emergestats' has no attribute {name!r}")

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import pandas as pd
@@ -26,6 +27,9 @@ from emergestats import __version__
 from emergestats.analysis import load_evaluation_table, select_tasks
 from emergestats.errors import EmergestatsError
 from emergestats.report.formats import FORMATS, interval_text, render_table
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = ["atomic_folder", "atomic_path", "load_evaluation_table", "main"]
 
@@ -278,17 +282,7 @@ def mirage_command(
     if tasks:
         evaluations = _select_tasks(evaluations, tasks, table)
     chosen = [m.strip() for m in modes.split(",") if m.strip()]
-    client = None
-    if scheduler is not None:
-        from distributed import Client
-
-        try:
-            client = Client(scheduler, timeout=30)
-        except OSError as exc:
-            raise click.ClickException(
-                f"cannot reach the dask scheduler at {scheduler} ({exc}); start one with "
-                "`dask scheduler` or leave --scheduler out to run here"
-            ) from exc
+    client = _scheduler_client(scheduler)
     _info(
         fmt,
         f"mirage test of {len(evaluations)} rows, modes {', '.join(chosen)}: "
@@ -345,6 +339,167 @@ def mirage_command(
         with atomic_folder(out) as tmp:
             result.save(tmp)
         _info(fmt, f"wrote {out / 'verdicts.csv'}, {out / 'verdicts.json'} and {out / 'fits'}")
+
+
+def _scheduler_client(scheduler: str | None) -> Client | None:
+    """A client of the scheduler at ``scheduler`` (None: run here), or a clear error."""
+    if scheduler is None:
+        return None
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout=30)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot reach the dask scheduler at {scheduler} ({exc}); start one with "
+            "`dask scheduler` or leave --scheduler out to run here"
+        ) from exc
+
+
+@main.command("plan")
+@click.argument("task", metavar="TASK")
+@click.option("--subtask", default=None, help="The subtask to plan for (tasks with several).")
+@click.option(
+    "--sizes",
+    required=True,
+    metavar="N1,N2,...|LOW:HIGH:COUNT",
+    help="Planned model sizes in parameters: a list, or COUNT log-spaced from LOW to HIGH.",
+)
+@click.option(
+    "--break-factor",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="The break worth detecting: per-token CE multiplied by this within half a decade.",
+)
+@click.option(
+    "--items",
+    default="100,400,1600",
+    show_default=True,
+    help="Candidate numbers of items (comma-separated).",
+)
+@click.option(
+    "--n-rep", type=int, default=10, show_default=True, help="Broken truths per candidate."
+)
+@click.option(
+    "--false-alarm/--no-false-alarm",
+    default=False,
+    show_default=True,
+    help="Also simulate as many smooth truths and measure the false-alarm rate (2x the time).",
+)
+@click.option(
+    "--broken/--no-broken",
+    default=False,
+    show_default=True,
+    help="Also fit the broken model per batch: a latent break found by LOO counts (2x the time).",
+)
+@click.option("--mode", default="cross_metric", show_default=True, help="The jump test's mode.")
+@click.option("--power", "target", type=float, default=0.8, show_default=True)
+@click.option("--draws", type=int, default=500, show_default=True, help="Draws per chain.")
+@click.option("--tune", type=int, default=500, show_default=True, help="Tuning steps per chain.")
+@click.option("--chains", type=int, default=4, show_default=True, help="Chains per fit.")
+@click.option("--workers", type=int, default=None, help="Workers of the local cluster.")
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="A dask.distributed scheduler (e.g. tcp://host:8786) to run the simulations on.",
+)
+@click.option(
+    "--cluster-workers",
+    type=int,
+    default=64,
+    show_default=True,
+    help="Cluster size the full grid's time is estimated for.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the whole plan.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for power.csv, replicates.csv, plan.json and power.png.",
+)
+@_FORMAT_OPTION
+@_friendly_errors
+def plan_command(
+    task: str,
+    subtask: str | None,
+    sizes: str,
+    break_factor: float,
+    items: str,
+    n_rep: int,
+    false_alarm: bool,
+    broken: bool,
+    mode: str,
+    target: float,
+    draws: int,
+    tune: int,
+    chains: int,
+    workers: int | None,
+    scheduler: str | None,
+    cluster_workers: int,
+    seed: int,
+    out: Path | None,
+    fmt: str,
+) -> None:
+    """How many items the jump test needs to detect a break in TASK at the planned sizes.
+
+    TASK is a BIG-bench task name (read from the 'bigbench-tasks' dataset), a task folder or a
+    task.json: its answer lengths or number of choices are read from the definition. Simulates
+    broken truths at each candidate number of items on Dask, runs the jump test on each, and
+    prints the power per candidate with its 90% interval, the fewest items that reach the
+    target power, and how long the full grid would take on a cluster.
+    """
+    from emergestats.planning import FULL_ITEMS, FULL_REPLICATES, parse_sizes, plan
+
+    try:
+        candidates = [int(v) for v in items.split(",") if v.strip()]
+    except ValueError as exc:
+        raise click.BadParameter(f"{items!r}: give comma-separated item counts") from exc
+    client = _scheduler_client(scheduler)
+    try:
+        result = plan(
+            task,
+            parse_sizes(sizes),
+            subtask=subtask,
+            break_factor=break_factor,
+            n_items=candidates,
+            n_rep=n_rep,
+            target_power=target,
+            false_alarm=false_alarm,
+            mode=mode,
+            client=client,
+            n_workers=workers,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            random_seed=seed,
+            compare_broken=broken,
+        )
+    finally:
+        if client is not None:
+            client.close()
+    click.echo(render_table(result.power, fmt, digits=2))
+    _info(fmt, "\n" + result.answer())
+    truths = 2 if false_alarm else 1
+    full = (
+        f"full grid ({len(FULL_ITEMS)} candidates {FULL_ITEMS[0]}-{FULL_ITEMS[-1]} items, "
+        f"{FULL_REPLICATES} replicates per truth): about "
+    )
+    _info(
+        fmt,
+        f"this run: {len(result.calibration.replicates)} tests in "
+        f"{result.calibration.wall_seconds / 60:.1f} min "
+        f"({result.seconds_per_test:.1f} compute s per test); "
+        + full
+        + f"{result.estimate_minutes(cluster_workers, truths=truths):.0f} min on "
+        f"{cluster_workers} workers, {result.estimate_minutes(2, truths=truths) / 60:.1f} h on 2 "
+        "(lower bounds: perfect sharing, no start-up)",
+    )
+    if out is not None:
+        with atomic_folder(out) as tmp:
+            result.save(tmp)
+        _info(fmt, f"wrote {out / 'power.csv'}, {out / 'plan.json'} and {out / 'power.png'}")
 
 
 def _progress_printer(show: bool | None) -> Callable[[str], None] | None:

@@ -161,10 +161,10 @@ def simulate_batch(
     if truth not in ("smooth", "broken"):
         raise ConfigError(f"truth must be 'smooth' or 'broken', not {truth!r}")
     population = TruthPopulation()
-    low, high = settings.get("sizes", (1e7, 1e10))
-    params = np.geomspace(low, high, int(cell["n_sizes"]))
-    break_at = float(np.sqrt(low * high))
+    params = simulated_sizes(cell, settings)
+    break_at = float(settings.get("break_at") or np.exp(np.mean(np.log(params))))
     kind = str(cell["kind"])
+    pool = settings.get("length_pool")
     tables = []
     lengths: dict[tuple[str, str], np.ndarray] = {}
     truths = []
@@ -185,6 +185,11 @@ def simulate_batch(
             kind="choice" if kind == "choice" else "generation",
             n_items=int(cell["n_items"]),
             n_choices=int(cell["n_choices"]) if kind == "choice" else 4,
+            lengths=(
+                rng.choice(np.asarray(pool, dtype=np.int64), size=int(cell["n_items"]))
+                if kind == "generation" and pool is not None
+                else None
+            ),
             mean_length=float(cell["mean_length"]) if kind == "generation" else 1.0,
             pass_k=(),
             subset_sizes=(),
@@ -196,6 +201,21 @@ def simulate_batch(
         if kind == "generation":
             lengths[(task, task)] = curve.lengths
     return pd.concat(tables, ignore_index=True), lengths, truths
+
+
+def simulated_sizes(cell: Mapping[str, Any], settings: Mapping[str, Any]) -> np.ndarray:
+    """The model sizes of a cell's curves: ``settings["params"]`` when given, else ``n_sizes``
+    log-spaced over ``settings["sizes"]`` (default 1e7-1e10)."""
+    given = settings.get("params")
+    if given is not None:
+        params = np.sort(np.asarray(given, dtype=float))
+        if params.size != int(cell["n_sizes"]):
+            raise ConfigError(
+                f"the cell has n_sizes {int(cell['n_sizes'])} but {params.size} sizes were given"
+            )
+        return params
+    low, high = settings.get("sizes", (1e7, 1e10))
+    return np.geomspace(low, high, int(cell["n_sizes"]))
 
 
 def calibration_batch(
@@ -455,19 +475,29 @@ def nearest_cells(verdicts: pd.DataFrame, calibration: CalibrationResult) -> pd.
 
 
 def _batches(
-    grid: pd.DataFrame, n_rep: int, batch_size: int, random_seed: int
+    grid: pd.DataFrame,
+    n_rep: int,
+    batch_size: int,
+    random_seed: int,
+    truths: Sequence[str] = ("smooth", "broken"),
 ) -> list[tuple[dict[str, Any], str, list[int], int]]:
-    """(cell, truth, seeds, first) per batch: smooth truths once per design, broken per row."""
+    """(cell, truth, seeds, first) per batch: smooth truths once per design, broken per row.
+
+    The seeds of a (cell, truth) do not depend on ``truths``: leaving the smooth truths out
+    simulates the same broken ones.
+    """
     work: list[tuple[dict[str, Any], str, list[int], int]] = []
     sequence = np.random.SeedSequence(random_seed)
     seen_designs: set[tuple[Any, ...]] = set()
     for record in grid.to_dict("records"):
         cell = {str(k): v for k, v in record.items()}
         design = tuple("nan" if _isnan(cell[c]) else cell[c] for c in DESIGN_COLUMNS)
-        truths = ["broken"] if design in seen_designs else ["smooth", "broken"]
+        kinds = ["broken"] if design in seen_designs else ["smooth", "broken"]
         seen_designs.add(design)
-        for truth in truths:
+        for truth in kinds:
             seeds = [int(s.generate_state(1)[0]) for s in sequence.spawn(n_rep)]
+            if truth not in truths:
+                continue
             for start in range(0, n_rep, batch_size):
                 work.append((cell, truth, seeds[start : start + batch_size], start))
     return work
@@ -491,6 +521,9 @@ def calibrate(
     chains: int = 2,
     rule: VerdictRule | None = None,
     sizes: tuple[float, float] = (1e7, 1e10),
+    params: Sequence[float] | None = None,
+    length_pool: Sequence[int] | None = None,
+    truths: Sequence[str] = ("smooth", "broken"),
     break_width: float = 0.25,
     random_seed: int = 0,
     progress: Progress = True,
@@ -522,6 +555,17 @@ def calibrate(
         simulated test is one curve).
     sizes
         Smallest and largest model size (the break is at their geometric mean).
+    params
+        The model sizes themselves (e.g. a planned family) instead of ``n_sizes`` log-spaced
+        over ``sizes``; every grid row's ``n_sizes`` must then be ``len(params)``. The break is
+        at their geometric mean.
+    length_pool
+        Answer lengths (tokens) of a real task's items: a generation cell's ``n_items`` items
+        draw their lengths from it with replacement instead of from a negative binomial of
+        mean ``mean_length``.
+    truths
+        Which truths to simulate: both (the default), or only ``"broken"`` (power alone) or
+        ``"smooth"`` (false alarm alone). A replicate's seed does not depend on this choice.
     break_width
         Width of the broken truths' step in e-folds.
     random_seed
@@ -551,6 +595,23 @@ def calibrate(
     cells = _check_grid(grid)
     if n_rep < 1 or batch_size < 1:
         raise ConfigError(f"n_rep and batch_size must be >= 1, not {n_rep} and {batch_size}")
+    unknown = sorted(set(truths) - {"smooth", "broken"})
+    if unknown or not truths:
+        raise ConfigError(f"truths must name 'smooth' and/or 'broken', not {list(truths)}")
+    if params is not None:
+        given = np.asarray(params, dtype=float)
+        if given.size < 3 or not np.all(np.isfinite(given) & (given > 0)):
+            raise ConfigError(f"params must be >= 3 positive model sizes, not {list(params)}")
+        if np.unique(given).size != given.size:
+            raise ConfigError(f"params lists a model size twice: {list(params)}")
+        wrong = np.flatnonzero(cells["n_sizes"].to_numpy() != given.size)
+        if wrong.size:
+            raise ConfigError(
+                f"calibration grid rows {wrong.tolist()}: n_sizes must be {given.size}, "
+                "the number of params given"
+            )
+    if length_pool is not None and (len(length_pool) == 0 or min(int(n) for n in length_pool) < 1):
+        raise ConfigError("length_pool must list positive answer lengths (tokens)")
     rule = rule or VerdictRule(adjust="none")
     options = {"cores": 1, **fit_options}
     settings = {
@@ -558,12 +619,14 @@ def calibrate(
         "n_replicates": n_replicates,
         "rule": rule,
         "sizes": sizes,
+        "params": None if params is None else [float(p) for p in params],
+        "length_pool": None if length_pool is None else [int(n) for n in length_pool],
         "break_width": break_width,
         "random_seed": random_seed,
         "compare_broken": compare_broken,
         "fit_options": {"draws": draws, "tune": tune, "chains": chains, **options},
     }
-    work = _batches(cells, n_rep, batch_size, random_seed)
+    work = _batches(cells, n_rep, batch_size, random_seed, truths)
     run = run_on_cluster(
         [
             (calibration_batch, (cell, truth, seeds, settings, first), {})
@@ -599,6 +662,10 @@ def calibrate(
             "draws": draws,
             "tune": tune,
             "chains": chains,
+            "truths": list(truths),
+            "params": settings["params"],
+            "break_width": break_width,
+            "random_seed": random_seed,
             "scheduler": scheduler,
             "fit_options": {k: v for k, v in options.items()},
         },
