@@ -276,6 +276,14 @@ def test_render_table_moves_long_reasons_to_footnotes() -> None:
         render_table(frame, "xml")
 
 
+def test_render_table_keeps_integers_whole_beside_float_columns() -> None:
+    frame = pd.DataFrame({"n_items": [100, 1600], "power": [0.1, 0.123456]})
+    lines = render_table(frame, "table", digits=2).splitlines()
+    assert lines[1].split() == ["100", "0.1"]
+    assert lines[2].split() == ["1600", "0.12"]
+    assert render_table(frame, "markdown", digits=2).splitlines()[3] == "| 1600 | 0.12 |"
+
+
 # --------------------------------------------------------------------------------------------
 # Slow: the real reports
 # --------------------------------------------------------------------------------------------

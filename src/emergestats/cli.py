@@ -481,10 +481,9 @@ def plan_command(
             client.close()
     click.echo(render_table(result.power, fmt, digits=2))
     _info(fmt, "\n" + result.answer())
-    truths = 2 if false_alarm else 1
     full = (
         f"full grid ({len(FULL_ITEMS)} candidates {FULL_ITEMS[0]}-{FULL_ITEMS[-1]} items, "
-        f"{FULL_REPLICATES} replicates per truth): about "
+        f"{FULL_REPLICATES} smooth and {FULL_REPLICATES} broken truths each): about "
     )
     _info(
         fmt,
@@ -492,8 +491,8 @@ def plan_command(
         f"{result.calibration.wall_seconds / 60:.1f} min "
         f"({result.seconds_per_test:.1f} compute s per test); "
         + full
-        + f"{result.estimate_minutes(cluster_workers, truths=truths):.0f} min on "
-        f"{cluster_workers} workers, {result.estimate_minutes(2, truths=truths) / 60:.1f} h on 2 "
+        + f"{result.estimate_minutes(cluster_workers):.0f} min on "
+        f"{cluster_workers} workers, {result.estimate_minutes(2) / 60:.1f} h on 2 "
         "(lower bounds: perfect sharing, no start-up)",
     )
     if out is not None:

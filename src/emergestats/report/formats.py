@@ -170,7 +170,8 @@ def render_table(
     if fmt == "markdown":
         return _markdown(frame, float_format)
     shown, notes = _footnoted(frame, footnotes)
-    text = [_cell_text(v, float_format) for v in shown.to_numpy().ravel()]
+    # object dtype column by column: a to_numpy() of mixed columns would make integers floats
+    text = [_cell_text(v, float_format) for v in shown.astype(object).to_numpy().ravel()]
     cells = pd.DataFrame(np.asarray(text, dtype=object).reshape(shown.shape), columns=shown.columns)
     with pd.option_context(
         "display.width", 10_000, "display.max_rows", None, "display.max_columns", None
