@@ -75,6 +75,7 @@ def test_bigbench_meta_analysis_reduced(data_dir: Path, tmp_path: Path) -> None:
             "200",
             "--n-boot",
             "500",
+            "--no-retry",
             "--out",
             str(out),
             "--result",

@@ -273,6 +273,21 @@ def test_calibrate_refuses_planned_sizes_that_do_not_fit_the_grid() -> None:
         calibrate(grid, 1, truths=("flat",))
 
 
+def test_cli_plan_refuses_bad_items_and_sizes_before_simulating(tasks: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["plan", str(tasks / "quiz"), "--sizes", "1e8:1e10:5", "--items", "a,b"]
+    )
+    assert result.exit_code == 2
+    assert "'a,b': give comma-separated item counts" in result.output
+    result = runner.invoke(main, ["plan", str(tasks / "quiz"), "--sizes", "big"])
+    assert result.exit_code == 1
+    assert "LOW:HIGH:COUNT" in result.output
+    result = runner.invoke(main, ["plan", str(tasks / "sums"), "--sizes", "1e8:1e10:5"])
+    assert result.exit_code == 1
+    assert "choose one with subtask=" in result.output
+
+
 @pytest.mark.slow
 def test_plan_runs_from_a_task_definition_through_the_cli(tasks: Path, tmp_path: Path) -> None:
     out = tmp_path / "plan"

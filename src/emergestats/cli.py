@@ -394,7 +394,9 @@ def _scheduler_client(scheduler: str | None) -> Client | None:
     help="Also fit the broken model per batch: a latent break found by LOO counts (2x the time).",
 )
 @click.option("--mode", default="cross_metric", show_default=True, help="The jump test's mode.")
-@click.option("--power", "target", type=float, default=0.8, show_default=True)
+@click.option(
+    "--power", "target", type=float, default=0.8, show_default=True, help="The power asked for."
+)
 @click.option("--draws", type=int, default=500, show_default=True, help="Draws per chain.")
 @click.option("--tune", type=int, default=500, show_default=True, help="Tuning steps per chain.")
 @click.option("--chains", type=int, default=4, show_default=True, help="Chains per fit.")

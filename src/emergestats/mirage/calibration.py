@@ -162,7 +162,7 @@ def simulate_batch(
         raise ConfigError(f"truth must be 'smooth' or 'broken', not {truth!r}")
     population = TruthPopulation()
     params = simulated_sizes(cell, settings)
-    break_at = float(settings.get("break_at") or np.exp(np.mean(np.log(params))))
+    break_at = float(np.exp(np.mean(np.log(params))))
     kind = str(cell["kind"])
     pool = settings.get("length_pool")
     tables = []
