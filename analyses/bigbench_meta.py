@@ -183,8 +183,7 @@ def figure(table: pd.DataFrame, path: Path) -> None:
     ax.set_yticks(y, labels, fontsize="small")
     ax.set_xlim(0, 1)
     ax.set_xlabel(
-        f"share of curves with emergence score > {DEFAULT_FACTOR:g} (n - 1) "
-        "(90% bootstrap over tasks)"
+        f"share with emergence score > {DEFAULT_FACTOR:g} (n - 1)\n(90% bootstrap over tasks)"
     )
     ax.set_title("Where classic 'emergence' lives, per metric kind", fontsize="medium")
     fig.savefig(path, dpi=120)
