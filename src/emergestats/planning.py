@@ -151,7 +151,9 @@ def task_design(
 
     The task is a choice task when its preferred score is ``multiple_choice_grade`` (or, with
     no preferred score, when every item has ``target_scores``), and a generation task when it
-    is a generation score (exact match, BLEU, ROUGE...) or no item has choices.
+    is a generation score (exact match, BLEU, ROUGE...) or no item has choices. The planner
+    tests what the jump test tests: exact match of a generation task's answers (also where
+    the task's preferred score is BLEU or ROUGE) and the grade of a choice task.
     """
     if isinstance(task, TaskDesign):
         return task
