@@ -39,12 +39,17 @@ import pandas as pd
 
 from emergestats.cluster import Progress
 from emergestats.errors import ConfigError, EmptyInputError
+from emergestats.mirage.calibration import (
+    CalibrationResult,
+    calibrate,
+    detected,
+    proportion_interval,
+)
+from emergestats.mirage.jumps import VerdictRule
 
 if TYPE_CHECKING:
     from distributed import Client
     from matplotlib.figure import Figure
-
-    from emergestats.mirage.calibration import CalibrationResult
 
 __all__ = [
     "FULL_ITEMS",
@@ -362,23 +367,12 @@ class PlanResult:
         return plot_power_curve(self)
 
 
-def detected(replicates: pd.DataFrame) -> pd.Series:
-    """Whether the test reported the break of each replicate: ``excess_jump``, or a latent
-    break by the smooth-vs-broken LOO (``latent_break == 1``, with ``compare_broken``)."""
-    flag = replicates["verdict"] == "excess_jump"
-    if "latent_break" in replicates.columns:
-        flag |= replicates["latent_break"].to_numpy(dtype=float, na_value=np.nan) == 1.0
-    return flag
-
-
 def power_table(replicates: pd.DataFrame) -> pd.DataFrame:
     """Power (and false alarm, where smooth truths ran) per ``n_items`` from calibration rows.
 
     A replicate counts as a detection when :func:`detected`; withheld verdicts
     (``inconclusive``) count as none. Intervals are 90% Jeffreys intervals.
     """
-    from emergestats.mirage.calibration import proportion_interval
-
     rows = []
     counts = replicates["n_items"].to_numpy(float)
     for n_items in np.unique(counts):
@@ -469,9 +463,6 @@ def plan(
     ...               subtask="3_digit_addition")  # doctest: +SKIP
     >>> print(result.answer())  # doctest: +SKIP
     """
-    from emergestats.mirage.calibration import calibrate
-    from emergestats.mirage.jumps import VerdictRule
-
     design = task_design(task, subtask=subtask)
     planned = sorted(float(s) for s in sizes)
     if not 0 < target_power < 1:

@@ -60,6 +60,7 @@ __all__ = [
     "calibrate",
     "calibration_batch",
     "default_grid",
+    "detected",
     "nearest_cells",
     "proportion_interval",
     "simulate_batch",
@@ -370,6 +371,15 @@ def summarise_calibration(
     return pd.DataFrame(rows)
 
 
+def detected(replicates: pd.DataFrame) -> pd.Series:
+    """Whether the test reported the break of each replicate: ``excess_jump``, or a latent
+    break by the smooth-vs-broken LOO (``latent_break == 1``; NaN, not measurable, is no call)."""
+    flag = replicates["verdict"] == "excess_jump"
+    if "latent_break" in replicates.columns:
+        flag |= replicates["latent_break"].to_numpy(dtype=float, na_value=np.nan) == 1.0
+    return flag
+
+
 def _break_rates(null: pd.DataFrame, alt: pd.DataFrame) -> dict[str, float]:
     """Rule 7's rates: ``latent_break`` (1) among smooth and broken truths, and of either call.
 
@@ -390,7 +400,7 @@ def _break_rates(null: pd.DataFrame, alt: pd.DataFrame) -> dict[str, float]:
         # the LOO rule without its gates (diagnostics, Pareto k): what the evidence alone gives
         raw = part["elpd_diff"].to_numpy(float) > 2.0 * part["elpd_se"].to_numpy(float)
         out[f"{name}_break_raw"] = float(raw.mean())
-        out[f"{name}_any"] = float((flag | (part["verdict"] == "excess_jump").to_numpy()).mean())
+        out[f"{name}_any"] = float(detected(part).mean())
     for name, part in (("smooth", null), ("broken", alt)):
         values = (
             part["latent_break"].to_numpy(dtype=float, na_value=np.nan)
