@@ -1,17 +1,20 @@
 """The dataset registry: names, pinned URLs, the mirror, the download cache, the errors.
 
-No test touches the network: downloads go through ``pooch.HTTPDownloader``, which the tests
-replace with a fake server (a dict from URL to bytes) or with one that fails like an offline
-machine. The real registry is proved against the real mirror (``data_dir``, realdata).
+No test touches the network: downloads go through ``emergestats.datasets._http_download``, which
+the tests replace with a fake server (a dict from URL to bytes) or with one that fails like an
+offline machine. The real registry is proved against the real mirror (``data_dir``, realdata).
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import http.server
 import io
 import subprocess
 import sys
 import tarfile
+import threading
 import types
 import warnings
 from collections.abc import Callable, Iterator
@@ -75,14 +78,14 @@ def fake_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[dict[str, byt
     files: dict[str, bytes] = {}
     requested: list[str] = []
 
-    def serve(self, url, output_file, pooch_instance, check_only=False):
+    def serve(url, output_file, pooch_instance, check_only=False):
         requested.append(url)
         if url not in files:
             raise requests.exceptions.HTTPError(f"404 Client Error: Not Found for url: {url}")
         with open(output_file, "wb") if isinstance(output_file, str) else output_file as out:
             out.write(files[url])
 
-    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", serve)
+    monkeypatch.setattr(datasets, "_http_download", serve)
     yield files, requested
 
 
@@ -91,14 +94,14 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Make every HTTP download fail the way it does without a network."""
     requested: list[str] = []
 
-    def fail(self, url, output_file, pooch_instance, check_only=False):
+    def fail(url, output_file, pooch_instance, check_only=False):
         requested.append(url)
         raise requests.exceptions.ConnectionError(
             "HTTPSConnectionPool(host='raw.githubusercontent.com', port=443): Max retries "
             "exceeded (Caused by NameResolutionError: Failed to resolve)"
         )
 
-    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", fail)
+    monkeypatch.setattr(datasets, "_http_download", fail)
     return requested
 
 
@@ -415,6 +418,35 @@ def test_a_damaged_cached_file_is_fetched_again_when_verifying(
     path("tiny")
     assert requested == [tiny_url("sub/b.json")]
     assert (folder / "sub" / "b.json").read_bytes() == TINY_FILES["sub/b.json"]
+
+
+def test_a_refused_download_closes_its_connection(tmp_path: Path) -> None:
+    # A local server that answers 404 (an offline machine behind a proxy that refuses the
+    # request): the downloader raises requests' HTTPError and leaves no socket open. pooch's own
+    # HTTPDownloader leaked the response here, a ResourceWarning that pytest turns into an error.
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/missing.json"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)
+            with pytest.raises(requests.exceptions.HTTPError, match="404"):
+                datasets._http_download(url, str(tmp_path / "missing.json"), None)
+            gc.collect()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not (tmp_path / "missing.json").exists()
 
 
 def test_download_with_a_wrong_checksum_is_refused(

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from emergestats.errors import ConfigError, DatasetUnavailableError
@@ -576,7 +576,7 @@ def _download_files(
                 known_hash=f"sha256:{digest}",
                 fname=relative,
                 path=folder,
-                downloader=downloader,
+                downloader=_http_download,
             ): relative
             for relative, digest in files.items()
         }
@@ -612,7 +612,7 @@ def _extract_from_archive(
                 known_hash=f"sha256:{source.archive_sha256}",
                 fname=archive_name,
                 path=cache_dir() / "archives",
-                downloader=pooch.HTTPDownloader(timeout=_DOWNLOAD_TIMEOUT_S),
+                downloader=_http_download,
             )
         )
     except Exception as error:
@@ -657,6 +657,34 @@ def _extract_from_archive(
     archive.unlink()
     with contextlib.suppress(OSError):  # leave the archives folder only where it holds others
         archive.parent.rmdir()
+
+
+def _http_download(
+    url: str, output_file: str | IO[bytes], pooch_instance: object, check_only: bool = False
+) -> bool | None:
+    """pooch's downloader protocol over :mod:`requests`, closing the connection on every path.
+
+    ``pooch.HTTPDownloader`` leaves the response open when the server answers with an error
+    status (it raises before closing), so an offline machine behind a proxy that refuses the
+    request got the :class:`DatasetUnavailableError` *and* an unclosed SSL socket (a
+    ``ResourceWarning``, an error under the test suite's warnings-as-errors).
+    """
+    import requests
+
+    if check_only:
+        with requests.head(url, timeout=_DOWNLOAD_TIMEOUT_S, allow_redirects=True) as head:
+            return head.status_code == 200
+    with requests.get(url, timeout=_DOWNLOAD_TIMEOUT_S, stream=True) as response:
+        response.raise_for_status()
+        with contextlib.ExitStack() as stack:
+            out = (
+                stack.enter_context(open(output_file, "w+b"))
+                if isinstance(output_file, str)
+                else output_file
+            )
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                out.write(chunk)
+    return None
 
 
 def _download_error(
