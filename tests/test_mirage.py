@@ -513,3 +513,57 @@ def test_cli_mirage_task_filter_names_unknown_tasks(
     assert "--task nope: no such task" in result.output and "Traceback" not in result.output
     kept = _select_tasks(table, ("jumped", "smooth/smooth"), "t")
     assert set(kept["task"]) == {"jumped", "smooth"}
+
+
+# --------------------------------------------------------------------------------------------
+# the refit of a failed fit
+# --------------------------------------------------------------------------------------------
+
+
+def _summary(**changes: object) -> dict[str, object]:
+    summary: dict[str, object] = {
+        "r_hat_max": 1.035,
+        "ess_bulk_min": 95.0,
+        "ess_tail_min": 147.0,
+        "ess_threshold": 400.0,
+        "divergences": 0,
+        "stuck_chains": [],
+        "passed": False,
+    }
+    return summary | changes
+
+
+def test_a_divergent_fit_is_refitted_with_smaller_steps() -> None:
+    from emergestats.mirage.jumps import refit_settings
+
+    settings = {"draws": 1000, "tune": 1000, "chains": 4, "random_seed": 7}
+    refit, how = refit_settings(settings, _summary(divergences=3))
+    assert refit == {
+        "draws": 1000,
+        "tune": 2000,
+        "chains": 4,
+        "random_seed": 8,
+        "target_accept": 0.99,
+    }
+    assert how == "target_accept 0.99 and 2000 tuning steps"
+    # a stuck chain is a step-size failure too; a higher target_accept the user set is kept
+    stuck, _ = refit_settings({**settings, "target_accept": 0.995}, _summary(stuck_chains=[2]))
+    assert stuck["target_accept"] == 0.995 and stuck["draws"] == 1000
+
+
+def test_a_slowly_mixing_fit_is_refitted_with_more_draws_at_the_same_step() -> None:
+    from emergestats.mirage.jumps import MAX_DRAWS_FACTOR, refit_settings
+
+    settings = {"draws": 1000, "tune": 500, "random_seed": None}
+    # ESS 95 against 400: ceil(1.5 * 400 / 95) = 7, capped at 4
+    refit, how = refit_settings(settings, _summary())
+    assert refit["draws"] == MAX_DRAWS_FACTOR * 1000 == 4000
+    assert refit["tune"] == 1000 and refit["random_seed"] is None
+    assert "target_accept" not in refit
+    assert how == "4000 draws per chain (4 x) and 1000 tuning steps"
+    # ESS 350 (tail): ceil(1.5 * 400 / 350) = 2
+    nearly, _ = refit_settings(settings, _summary(ess_bulk_min=500.0, ess_tail_min=350.0))
+    assert nearly["draws"] == 2000
+    # passing ESS with a high R-hat still gets at least twice the draws
+    rhat_only, _ = refit_settings(settings, _summary(ess_bulk_min=900.0, ess_tail_min=800.0))
+    assert rhat_only["draws"] == 2000

@@ -47,7 +47,7 @@ carry the same verdict.
    ``min_sizes - 1`` sizes before the jump (``leave_future_out``); a row the model cannot map
    (its ``predict_table`` reason); the fit failed; or the fit fails its sampling diagnostics
    (:meth:`Fit.diagnostics_summary`, unless ``require_diagnostics=False``) after one refit
-   with ``target_accept`` 0.99 and twice the tuning (``retry_failed``). The reason says which.
+   as the failure needs (``retry_failed``, :func:`refit_settings`). The reason says which.
 2. Multiple testing: the p-values of the testable series of one mode are adjusted together,
    by Benjamini-Hochberg (false discovery rate; default, ``adjust="bh"``), Holm (family-wise
    error, ``"holm"``) or not at all (``"none"``); ``p_adjusted`` holds the result.
@@ -458,10 +458,12 @@ def _fit_checked(
     notes: list[str],
     retry: bool,
 ) -> Fit:
-    """Fit; if the fit fails its sampling diagnostics and ``retry``, refit once, more carefully.
+    """Fit; if the fit fails its sampling diagnostics and ``retry``, refit once, as it needs.
 
-    The refit uses ``target_accept`` 0.99 (smaller steps: fewer divergences), twice the tuning
-    steps and the next seed; whichever fit is returned, its own diagnostics decide (the first
+    The refit answers the failure (:func:`refit_settings`): divergences or a stuck chain get
+    ``target_accept`` 0.99 (smaller steps) and twice the tuning; a fit that only mixes slowly
+    (R-hat, ESS or E-BFMI, no divergence) gets more draws and twice the tuning at the same step
+    size. Always the next seed; whichever fit is returned, its own diagnostics decide (the first
     fit is discarded, never mixed in).
     """
     result = _fit_quietly(table, model, settings, notes)
@@ -470,18 +472,49 @@ def _fit_checked(
     summary = result.diagnostics_summary()
     if summary["passed"]:
         return result
-    seed = settings.get("random_seed")
-    careful = {
-        **settings,
-        "target_accept": max(0.99, float(settings.get("target_accept") or 0.0)),
-        "tune": 2 * int(settings.get("tune", 1000)),
-        "random_seed": None if seed is None else int(seed) + 1,
-    }
+    refit, how = refit_settings(settings, summary)
     notes.append(
         f"{model} fit failed its diagnostics ({'; '.join(summary['failures'])}); refitted once "
-        f"with target_accept 0.99 and {careful['tune']} tuning steps"
+        f"with {how}"
     )
-    return _fit_quietly(table, model, careful, notes)
+    return _fit_quietly(table, model, refit, notes)
+
+
+#: Most draws a slowly mixing fit's refit multiplies its draws by.
+MAX_DRAWS_FACTOR: Final[int] = 4
+
+
+def refit_settings(
+    settings: Mapping[str, Any], summary: Mapping[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """The sampler settings of the one refit of a failed fit, and a phrase saying what changed.
+
+    ``summary`` is the failed fit's :meth:`~emergestats.inference.Fit.diagnostics_summary`.
+    Divergences or a stuck chain mean the step size is too large for the posterior's geometry:
+    ``target_accept`` 0.99 and twice the tuning. Without them the chains are healthy but slow
+    along a weakly identified direction (an item sd the data barely inform, traded against
+    every curve's level): a smaller step would only slow them further, so the draws are
+    multiplied by ``ceil(1.5 * threshold / ESS)`` (2 to :data:`MAX_DRAWS_FACTOR`), enough to
+    lift the smallest ESS above its threshold at the rate the failed fit measured, with twice
+    the tuning. Both: the next seed.
+    """
+    seed = settings.get("random_seed")
+    tune = 2 * int(settings.get("tune", 1000))
+    refit: dict[str, Any] = {
+        **settings,
+        "tune": tune,
+        "random_seed": None if seed is None else int(seed) + 1,
+    }
+    if summary.get("divergences", 0) or summary.get("stuck_chains"):
+        refit["target_accept"] = max(0.99, float(settings.get("target_accept") or 0.0))
+        return refit, f"target_accept 0.99 and {tune} tuning steps"
+    ess = min(float(summary.get("ess_bulk_min", 0.0)), float(summary.get("ess_tail_min", 0.0)))
+    threshold = float(summary.get("ess_threshold", 400.0))
+    wanted = 1.5 * threshold / ess if ess > 0 else float(MAX_DRAWS_FACTOR)
+    factor = int(min(MAX_DRAWS_FACTOR, max(2, math.ceil(wanted))))
+    draws = factor * int(settings.get("draws", 1000))
+    refit["draws"] = draws
+    return refit, f"{draws} draws per chain ({factor} x) and {tune} tuning steps"
 
 
 def _loo_by_curve(smooth: Fit, broken: Fit) -> dict[tuple[Any, ...], tuple[float, float, float]]:
@@ -832,8 +865,10 @@ def jump_test(
         A ``distributed.Client``: each mode then runs as one task on its cluster (the rule
         adjusts p-values within a mode, so the verdicts are those of one local run).
     retry_failed
-        Refit once (``target_accept`` 0.99, twice the tuning, the next seed) a fit that fails
-        its sampling diagnostics, before rule 1 withholds its verdicts (default ``True``).
+        Refit once a fit that fails its sampling diagnostics, before rule 1 withholds its
+        verdicts (default ``True``): ``target_accept`` 0.99 after divergences, more draws for a
+        fit that only mixes slowly; twice the tuning and the next seed either way
+        (:func:`refit_settings`).
     **fit_options
         Passed to :func:`emergestats.fit` (``sampler``, ``lengths``, ``floor``,
         ``target_accept``, ...).
