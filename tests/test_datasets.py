@@ -155,6 +155,7 @@ def test_list_datasets_names_every_dataset() -> None:
         "bigbench-tasks",
         "expemergence",
         "ladder",
+        "ladder-conv",
         "lm-eval-v0.3",
         "obsscaling",
         "open-lm",
@@ -162,7 +163,7 @@ def test_list_datasets_names_every_dataset() -> None:
     ]
     for dataset in DATASETS.values():
         assert dataset.description.endswith(".")
-        assert "(20" in dataset.citation or dataset.name == "ladder"
+        assert "(20" in dataset.citation or dataset.name in {"ladder", "ladder-conv"}
 
 
 @pytest.mark.parametrize("entry", [load, path])
@@ -172,8 +173,8 @@ def test_unknown_name_lists_the_known_names(entry: Callable[..., object]) -> Non
     message = str(info.value)
     assert message.startswith("Unknown dataset 'pythai' (did you mean 'pythia'?)")
     assert message.endswith(
-        "the known datasets are bigbench-tasks, expemergence, ladder, lm-eval-v0.3, obsscaling, "
-        "open-lm, pythia."
+        "the known datasets are bigbench-tasks, expemergence, ladder, ladder-conv, lm-eval-v0.3, "
+        "obsscaling, open-lm, pythia."
     )
 
 
@@ -629,16 +630,23 @@ def test_load_routes_each_dataset_to_its_reader(
     assert calls == [((data_dir / folder,), {})]
 
 
-def test_load_ladder_calls_the_embedded_loader(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = fake_module(monkeypatch, "emergestats.ladder", "load_ladder_evaluations")
-    table = load("ladder", seed=1)
+@pytest.mark.parametrize(
+    ("name", "function"),
+    [("ladder", "load_ladder_evaluations"), ("ladder-conv", "load_conv_ladder_evaluations")],
+)
+def test_load_ladder_calls_the_embedded_loader(
+    name: str, function: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = fake_module(monkeypatch, "emergestats.ladder", function)
+    table = load(name, seed=1)
     assert table["called"].tolist() == ["emergestats.ladder"]
     assert calls == [((), {"seed": 1})]  # no folder: the ladder ships with the package
 
 
-def test_ladder_has_no_folder() -> None:
-    with pytest.raises(ConfigError, match=r"embedded in the package .*datasets\.load\('ladder'\)"):
-        path("ladder")
+@pytest.mark.parametrize("name", ["ladder", "ladder-conv"])
+def test_ladder_has_no_folder(name: str) -> None:
+    with pytest.raises(ConfigError, match=rf"embedded in the package .*datasets\.load\('{name}'\)"):
+        path(name)
 
 
 def test_bigbench_tasks_is_not_an_evaluation_table() -> None:
@@ -756,14 +764,22 @@ def test_load_returns_the_real_readers_table(
     assert table["score"].notna().all()
 
 
-def test_load_ladder_through_the_real_module() -> None:
+@pytest.mark.parametrize(
+    ("name", "function", "family"),
+    [
+        ("ladder", "load_ladder_evaluations", "ladder"),
+        ("ladder-conv", "load_conv_ladder_evaluations", "conv-ladder"),
+    ],
+)
+def test_load_ladder_through_the_real_module(name: str, function: str, family: str) -> None:
     ladder = pytest.importorskip("emergestats.ladder")
     try:
-        expected = ladder.load_ladder_evaluations()
+        expected = getattr(ladder, function)()
     except DataFormatError as error:  # the ladder's own tests cover a missing packaged table
         pytest.skip(f"the packaged ladder table is not there yet: {error}")
-    table = load("ladder")
+    table = load(name)
     assert len(table) > 0
+    assert set(table["family"]) == {family}
     pd.testing.assert_frame_equal(table, expected)
 
 

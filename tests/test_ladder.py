@@ -1,4 +1,4 @@
-"""The package's own model ladder: the committed tables, their scores, and their reproduction."""
+"""The package's own model ladders: the committed tables, their scores, and their reproduction."""
 
 from __future__ import annotations
 
@@ -22,15 +22,23 @@ from emergestats.data.table import (
 )
 from emergestats.errors import ConfigError, DataFormatError
 from emergestats.ladder import (
+    _CONV,
+    CONV_LADDER_FILTERS,
     LADDER_SEED,
     LADDER_WIDTHS,
     SUBSET_SIZES,
+    LadderTables,
+    _conv_features,
     _read_packaged,
+    conv_ladder_params,
     evaluate_ladder_items,
     ladder_params,
+    load_conv_ladder_evaluations,
+    load_conv_ladder_items,
     load_ladder_evaluations,
     load_ladder_items,
     subset_groups,
+    train_conv_ladder,
     train_ladder,
     write_ladder,
 )
@@ -55,6 +63,24 @@ def items() -> pd.DataFrame:
     return load_ladder_items()
 
 
+@pytest.fixture(scope="module")
+def conv_evaluations() -> pd.DataFrame:
+    return load_conv_ladder_evaluations()
+
+
+@pytest.fixture(scope="module")
+def conv_items() -> pd.DataFrame:
+    return load_conv_ladder_items()
+
+
+@pytest.fixture(scope="module", params=["ladder", "conv_ladder"])
+def packaged(request: pytest.FixtureRequest) -> LadderTables:
+    """Each committed ladder's tables, for the checks that hold for both."""
+    if request.param == "ladder":
+        return LadderTables(load_ladder_evaluations(), load_ladder_items())
+    return LadderTables(load_conv_ladder_evaluations(), load_conv_ladder_items())
+
+
 def load_script() -> ModuleType:
     spec = importlib.util.spec_from_file_location("train_ladder", SCRIPT)
     assert spec is not None and spec.loader is not None
@@ -68,8 +94,9 @@ def load_script() -> ModuleType:
 # --------------------------------------------------------------------------------------------
 
 
-def test_packaged_files_are_found_through_importlib_resources() -> None:
-    folder = importlib.resources.files("emergestats") / "resources" / "ladder"
+@pytest.mark.parametrize("folder_name", ["ladder", "conv_ladder"])
+def test_packaged_files_are_found_through_importlib_resources(folder_name: str) -> None:
+    folder = importlib.resources.files("emergestats") / "resources" / folder_name
     assert (folder / "evaluations.csv").is_file()
     assert (folder / "items.parquet").is_file()
 
@@ -137,7 +164,8 @@ def test_every_model_scores_the_same_540_images_54_per_digit(items: pd.DataFrame
     assert digits.value_counts().to_dict() == dict.fromkeys(range(10), 54)
 
 
-def test_item_log_probabilities_are_consistent(items: pd.DataFrame) -> None:
+def test_item_log_probabilities_are_consistent(packaged: LadderTables) -> None:
+    items = packaged.items
     log_probs = np.array(items["choice_logprobs"].tolist())
     true_class = items["correct_choice"].to_numpy(dtype=int)
     assert log_probs.shape == (N_MODELS * N_TEST_IMAGES, 10)
@@ -185,8 +213,9 @@ def recomputed_scores(items: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_scores_recomputed_from_the_items_equal_the_evaluation_table(
-    evaluations: pd.DataFrame, items: pd.DataFrame
+    packaged: LadderTables,
 ) -> None:
+    evaluations, items = packaged
     merged = evaluations.merge(recomputed_scores(items), on=["model", "metric"], validate="1:1")
     assert len(merged) == len(evaluations)
     np.testing.assert_allclose(merged["score"], merged["expected"], rtol=0, atol=SCORE_TOLERANCE)
@@ -202,8 +231,8 @@ def test_scores_recomputed_from_the_items_equal_the_evaluation_table(
     }
 
 
-def test_chance_kind_and_answer_length_of_each_metric(evaluations: pd.DataFrame) -> None:
-    meta = evaluations.drop_duplicates("metric").set_index("metric")
+def test_chance_kind_and_answer_length_of_each_metric(packaged: LadderTables) -> None:
+    meta = packaged.evaluations.drop_duplicates("metric").set_index("metric")
     assert meta.loc["accuracy", ["metric_kind", "chance", "target_tokens"]].tolist() == [
         "accuracy",
         0.1,
@@ -358,3 +387,193 @@ def test_script_refuses_to_overwrite_the_packaged_files_with_another_seed(
     assert "need --out" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         script.main(["--widths", "1,x"])
+
+
+# --------------------------------------------------------------------------------------------
+# The convolutional ladder
+# --------------------------------------------------------------------------------------------
+
+
+def test_conv_tables_validate_and_score_the_ladders_test_images(
+    conv_evaluations: pd.DataFrame,
+    conv_items: pd.DataFrame,
+    evaluations: pd.DataFrame,
+    items: pd.DataFrame,
+) -> None:
+    assert list(conv_evaluations.columns) == list(evaluations.columns)
+    assert list(conv_items.columns) == list(items.columns)
+    assert len(conv_evaluations) == N_MODELS * N_METRICS
+    assert len(conv_items) == N_MODELS * N_TEST_IMAGES
+    pd.testing.assert_frame_equal(validate(conv_evaluations), conv_evaluations)
+    pd.testing.assert_frame_equal(validate_items(conv_items), conv_items)
+    assert set(conv_evaluations["family"]) == set(conv_items["family"]) == {"conv-ladder"}
+    assert (
+        set(conv_evaluations["source"]) == set(conv_items["source"]) == {"emergestats conv ladder"}
+    )
+    assert set(conv_evaluations["task"]) == set(conv_items["task"]) == {"digits"}
+    # The same metrics with the same counts, chances and answer lengths as the first ladder...
+    meta = ["metric", "metric_kind", "n_items", "chance", "target_tokens", "n_choices"]
+    pd.testing.assert_frame_equal(
+        conv_evaluations[meta].drop_duplicates().reset_index(drop=True),
+        evaluations[meta].drop_duplicates().reset_index(drop=True),
+    )
+    # ...on the same 540 test images with the same true digits, for every model.
+    reference = items.loc[items["model"] == "rff-0001", ["item", "correct_choice"]]
+    for _, rows in conv_items.groupby("model"):
+        pd.testing.assert_frame_equal(
+            rows[["item", "correct_choice"]].reset_index(drop=True),
+            reference.reset_index(drop=True),
+        )
+
+
+def test_conv_params_count_every_weight_and_bias(conv_items: pd.DataFrame) -> None:
+    sizes = conv_items.drop_duplicates("model").set_index("model")["params"]
+    assert list(sizes.index) == [f"conv-{filters:04d}" for filters in CONV_LADDER_FILTERS]
+    for model, params in sizes.items():
+        filters = int(str(model).removeprefix("conv-"))
+        # F filters of 3 x 3 weights and a bias; a read-out weight per filter and class, 10 biases
+        assert params == filters * 9 + filters + 10 * filters + 10 == conv_ladder_params(filters)
+    assert sizes.iloc[0] == 30.0  # 1 filter: 9 + 1, then 10 x (1 + 1)
+    assert sizes.iloc[-1] == 40_970.0  # 2048 filters: 2048 x 10 + 10 x 2049
+    assert np.log10(sizes.iloc[-1] / sizes.iloc[0]) > 3.1
+
+
+def test_conv_features_are_a_padded_convolution_relu_and_image_mean() -> None:
+    from scipy.signal import correlate2d
+
+    rng = np.random.default_rng(3)
+    pixels = rng.uniform(size=(5, 64))
+    kernels = rng.normal(size=(40, 3, 3))
+    biases = rng.normal(size=40)
+    features = _conv_features(pixels, kernels, biases)
+    assert features.shape == (5, 40)
+    expected = [
+        [
+            np.maximum(correlate2d(image.reshape(8, 8), kernel, mode="same") + bias, 0.0).mean()
+            for kernel, bias in zip(kernels, biases, strict=True)
+        ]
+        for image in pixels
+    ]
+    np.testing.assert_allclose(features, expected, rtol=1e-13, atol=1e-15)
+    # Nested: the first filters' columns are the same to the bit, computed alone or in a pool
+    # (40 filters span two chunks of 32).
+    np.testing.assert_array_equal(_conv_features(pixels, kernels[:5], biases[:5]), features[:, :5])
+    np.testing.assert_array_equal(
+        _conv_features(pixels, kernels[33:], biases[33:]), features[:, 33:]
+    )
+
+
+def test_conv_subset_accuracy_is_zero_for_eight_sizes_then_rises(
+    conv_evaluations: pd.DataFrame,
+) -> None:
+    wide = conv_evaluations.pivot_table(index="params", columns="metric", values="score")
+    # The committed values (seed 0): near chance with one filter, above 0.9 at the top.
+    assert wide["accuracy"].iloc[0] == pytest.approx(91 / 540, abs=SCORE_TOLERANCE)
+    assert wide["accuracy"].iloc[-1] == pytest.approx(519 / 540, abs=SCORE_TOLERANCE)
+    assert wide["log_likelihood"].iloc[0] == pytest.approx(-2.1756339532, abs=SCORE_TOLERANCE)
+    # All-or-nothing over 32 images: exactly 0 for the eight smallest models, then it rises...
+    sharp = wide["subset_accuracy_L32"].to_numpy()
+    np.testing.assert_array_equal(sharp, np.array([0] * 8 + [2, 4, 6, 6]) / 16)
+    # ...while accuracy, log-likelihood and Brier improve at every size, the flat ones included.
+    assert (np.diff(wide["accuracy"]) > 0).all()
+    assert (np.diff(wide["log_likelihood"]) > 0.04).all()
+    assert (np.diff(wide["brier_mean"]) < -0.001).all()
+
+
+def test_conv_training_two_sizes_reproduces_their_committed_rows_exactly(
+    conv_evaluations: pd.DataFrame, conv_items: pd.DataFrame
+) -> None:
+    # The committed file drew and used 2,048 filters; a model's rows do not depend on that.
+    rerun = train_conv_ladder(filters=(64, 2))
+    models = ["conv-0002", "conv-0064"]
+    pd.testing.assert_frame_equal(
+        rerun.items,
+        conv_items[conv_items["model"].isin(models)].reset_index(drop=True),
+        check_exact=True,
+    )
+    pd.testing.assert_frame_equal(
+        rerun.evaluations,
+        conv_evaluations[conv_evaluations["model"].isin(models)].reset_index(drop=True),
+        check_exact=True,
+    )
+
+
+@pytest.mark.slow
+def test_conv_script_rerun_reproduces_the_committed_files_exactly(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), "--kind", "conv", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    assert "subset_accuracy_L32 is exactly 0 for the 8 smallest models" in completed.stdout
+    packaged = importlib.resources.files("emergestats") / "resources" / "conv_ladder"
+    assert (tmp_path / "evaluations.csv").read_bytes() == (
+        packaged / "evaluations.csv"
+    ).read_bytes()
+    pd.testing.assert_frame_equal(
+        read_table(tmp_path / "items.parquet"), load_conv_ladder_items(), check_exact=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"filters": ()}, r"'filters' must be a non-empty list of integers in 1\.\.2048"),
+        ({"filters": (0, 4)}, r"in 1..2048, not \[0, 4\]"),
+        ({"filters": (4096,)}, "in 1..2048"),
+        ({"filters": (2, 2)}, "repeats a filter count"),
+        ({"seed": 2**32}, "'seed' must be an integer in 0..2"),
+    ],
+)
+def test_train_conv_ladder_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        train_conv_ladder(**kwargs)  # type: ignore[arg-type]
+
+
+def test_missing_conv_packaged_file_names_the_ladder_and_the_fix() -> None:
+    with pytest.raises(
+        DataFormatError,
+        match=r"the packaged convolutional ladder file is missing.*train_ladder\.py --kind conv",
+    ):
+        _read_packaged("absent.csv", _CONV)
+
+
+def test_conv_ladder_loads_through_the_dataset_registry(conv_evaluations: pd.DataFrame) -> None:
+    from emergestats import datasets
+
+    table = datasets.load("ladder-conv")
+    pd.testing.assert_frame_equal(table, conv_evaluations)
+    assert datasets.DATASETS["ladder-conv"].source is None  # embedded: no download
+
+
+def test_script_prints_the_conv_table_and_its_mirage_sentence(
+    conv_evaluations: pd.DataFrame,
+) -> None:
+    script = load_script()
+    table = script.ladder_table_text(conv_evaluations).splitlines()
+    assert table[1].split()[:3] == ["30", "conv-0001", "0.169"]
+    assert len(table) == 1 + N_MODELS
+    sentence = script.mirage_sentence(conv_evaluations)
+    assert sentence.startswith(
+        "subset_accuracy_L32 is exactly 0 for the 8 smallest models (up to 2,570 params)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--kind", "conv", "--widths", "1,8"], "--filters with --kind conv"),
+        (["--filters", "1,8"], "--widths goes with --kind rf"),
+        (["--kind", "conv", "--filters", "1,8"], "need --out"),
+        (["--kind", "conv", "--seed", "1"], "need --out"),
+    ],
+)
+def test_script_matches_sizes_to_the_kind_and_guards_the_conv_files(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        load_script().main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -24,7 +24,8 @@ Examples
 --------
 >>> from emergestats import datasets
 >>> datasets.list_datasets()  # doctest: +SKIP
-['bigbench-tasks', 'expemergence', 'ladder', 'lm-eval-v0.3', 'obsscaling', 'open-lm', 'pythia']
+['bigbench-tasks', 'expemergence', 'ladder', 'ladder-conv', 'lm-eval-v0.3', 'obsscaling',
+ 'open-lm', 'pythia']
 >>> table = datasets.load("obsscaling")  # doctest: +SKIP
 >>> folder = datasets.path("pythia")  # doctest: +SKIP
 """
@@ -164,7 +165,8 @@ class Dataset:
     citation
         The publication to cite when using it.
     source
-        Where its files come from; ``None`` for data embedded in the package (``ladder``).
+        Where its files come from; ``None`` for data embedded in the package (``ladder``,
+        ``ladder-conv``).
     reader
         ``"module:function"`` returning its canonical evaluation table; the function is called
         with the dataset's local folder (omitted when ``source`` is ``None``) and the keyword
@@ -339,6 +341,16 @@ DATASETS: dict[str, Dataset] = {
             source=None,
             reader="emergestats.ladder:load_ladder_evaluations",
         ),
+        Dataset(
+            name="ladder-conv",
+            description=(
+                "The package's own convolutional model ladder (random 3x3 filters, 1 to 2,048), "
+                "embedded in emergestats (emergestats.ladder): no download, no mirror."
+            ),
+            citation="The emergestats package (cite it with its version).",
+            source=None,
+            reader="emergestats.ladder:load_conv_ladder_evaluations",
+        ),
     )
 }
 """The datasets known by name. Treat as read-only."""
@@ -395,8 +407,8 @@ def path(name: str, *, verify: bool = True) -> Path:
     Raises
     ------
     ConfigError
-        The name is unknown, or names data embedded in the package (``ladder``), which has no
-        folder.
+        The name is unknown, or names data embedded in the package (``ladder``,
+        ``ladder-conv``), which has no folder.
     DatasetUnavailableError
         The mirror lacks the folder or a file, a mirror file fails its checksum, or the files
         could not be downloaded (offline, upstream changed, or the cache is not writable).
@@ -431,8 +443,9 @@ def load(name: str, /, *, verify: bool = True, **reader_kwargs: Any) -> pd.DataF
     pandas.DataFrame
         The evaluation table (see ``emergestats.data.table``) the dataset's reader returns for
         its local folder: ``read_obsscaling``, ``read_open_lm``, ``read_expemergence``,
-        ``read_lm_eval`` (``pythia`` and ``lm-eval-v0.3``), or, for ``ladder``,
-        ``emergestats.ladder.load_ladder_evaluations()``.
+        ``read_lm_eval`` (``pythia`` and ``lm-eval-v0.3``), or, for ``ladder`` and
+        ``ladder-conv``, ``emergestats.ladder.load_ladder_evaluations()`` and
+        ``load_conv_ladder_evaluations()``.
 
     Raises
     ------
@@ -567,7 +580,6 @@ def _download_files(
     # pooch creates a missing parent folder without exist_ok: racing threads would collide.
     for relative in files:
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-    downloader = pooch.HTTPDownloader(timeout=_DOWNLOAD_TIMEOUT_S)
     with ThreadPoolExecutor(max_workers=_DOWNLOAD_WORKERS) as pool:
         futures = {
             pool.submit(

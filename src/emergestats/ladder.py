@@ -1,4 +1,4 @@
-"""The package's own model ladder: real models of 12 sizes, small enough to ship with it.
+"""The package's own model ladders: real models of 12 sizes, small enough to ship with it.
 
 Schaeffer, Miranda & Koyejo (2023) manufacture "emergent" abilities in vision networks by
 scoring them with an all-or-nothing metric. The ladder repeats that experiment on data that ships
@@ -17,6 +17,27 @@ random-feature model is the solvable model of neural scaling laws (Maloney, Robe
 first ``h`` of one set of random features. Its ``params`` are all weights and biases of the
 network, ``65 h + 10 (h + 1)`` (see :func:`ladder_params`): 85 to 153,610, 3.3 decades.
 
+The convolutional ladder
+------------------------
+A ladder of a different kind on the same images (scikit-learn ships no other image data set
+without a download, and a fresh clone must reproduce the files offline): the model with ``F``
+filters convolves the 8x8 image (zero-padded, stride 1) with ``F`` random 3x3 filters plus a
+bias, all standard normal, applies a ReLU, averages each of the ``F`` maps over the whole image
+(global average pooling to a 1x1 grid), and feeds the ``F`` averages to the same softmax
+read-out (:func:`train_conv_ladder`). The filters are frozen random features (ReLU features of
+Gaussian weights: the arc-cosine kernel of Cho & Saul 2009, here of image patches) and the family
+is nested: the ``F``-filter model uses the first ``F`` of one drawn set of 2,048 filters. Filter
+counts double from 1 to 2,048; ``params`` = ``10 F + 10 (F + 1)`` (see
+:func:`conv_ladder_params`): 30 to 40,970, 3.1 decades. Family ``conv-ladder``, models
+``conv-0001`` .. ``conv-2048``, files under ``resources/conv_ladder/``
+(:func:`load_conv_ladder_evaluations`, :func:`load_conv_ladder_items`). It uses the same test
+images, subset groups, read-out solver, storage grid and scores as the first ladder.
+
+Why pooling to one cell and no ``1 / sqrt(F)`` factor (measured, seed 0): pooling to a 2x2 grid
+gives every filter four features, and one filter already reaches accuracy 0.56, so
+``subset_accuracy_L32`` is 0 for only the two smallest models; with a ``1 / sqrt(F)`` factor the
+fixed penalty weighs more as ``F`` grows and accuracy stalls near 0.6.
+
 Why not an MLP trained by gradient descent: its training is chaotic, so the last-bit differences
 between two CPUs' BLAS kernels (``OPENBLAS_CORETYPE=Haswell`` versus ``SkylakeX`` on one machine)
 change the stored log-probabilities by up to 5 nats, and the committed file could only be
@@ -27,6 +48,8 @@ such CPUs (and numpy with and without AVX-512) agree to about 1e-12 nats, far be
 
 Tables
 ------
+The same for both ladders (``load_conv_ladder_*`` for the convolutional one).
+
 :func:`load_ladder_items`: one row per model and test image (540 images, 54 per class), with the
 log-probabilities of all 10 classes (``choice_logprobs``, on a grid of 2^-20 nats). Item ids are
 the images' row numbers in ``sklearn.datasets.load_digits`` (zero-padded to 4 digits).
@@ -43,6 +66,7 @@ from __future__ import annotations
 import importlib.resources
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Final, NamedTuple
@@ -61,22 +85,30 @@ from emergestats.metrics import (
 )
 
 __all__ = [
+    "CONV_LADDER_FILTERS",
     "LADDER_SEED",
     "LADDER_WIDTHS",
     "SUBSET_SIZES",
     "LadderTables",
+    "conv_ladder_model_name",
+    "conv_ladder_params",
     "evaluate_ladder_items",
     "ladder_model_name",
     "ladder_params",
+    "load_conv_ladder_evaluations",
+    "load_conv_ladder_items",
     "load_ladder_evaluations",
     "load_ladder_items",
     "subset_groups",
+    "train_conv_ladder",
     "train_ladder",
     "write_ladder",
 ]
 
 #: Hidden widths of the committed ladder; the widest also sets how many random features are drawn.
 LADDER_WIDTHS: Final[tuple[int, ...]] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+#: Filter counts of the committed convolutional ladder; the largest also sets how many are drawn.
+CONV_LADDER_FILTERS: Final[tuple[int, ...]] = LADDER_WIDTHS
 #: The seed the committed files were made with.
 LADDER_SEED: Final[int] = 0
 #: Group sizes ``L`` of the subset-accuracy metrics.
@@ -85,11 +117,16 @@ SUBSET_SIZES: Final[tuple[int, ...]] = (2, 4, 8, 16, 32)
 TASK: Final[str] = "digits"
 FAMILY: Final[str] = "ladder"
 SOURCE: Final[str] = "emergestats ladder"
+CONV_FAMILY: Final[str] = "conv-ladder"
+CONV_SOURCE: Final[str] = "emergestats conv ladder"
 EVALUATIONS_FILE: Final[str] = "evaluations.csv"
 ITEMS_FILE: Final[str] = "items.parquet"
 
 N_CLASSES: Final[int] = 10
 N_PIXELS: Final[int] = 64
+IMAGE_SIDE: Final[int] = 8
+#: The convolutional ladder's filters are ``KERNEL_SIZE x KERNEL_SIZE``.
+KERNEL_SIZE: Final[int] = 3
 #: Test images per class (the smallest class has 174 images, leaving at least 120 to train on).
 TEST_IMAGES_PER_CLASS: Final[int] = 54
 #: L2 penalty on the read-out, added to the mean cross-entropy as ``penalty / 2 * ||W||^2``.
@@ -101,10 +138,14 @@ LOGPROB_QUANTUM: Final[float] = 2.0**-20
 SCORE_DECIMALS: Final[int] = 10
 
 _FEATURE_POOL: Final[int] = max(LADDER_WIDTHS)
+_FILTER_POOL: Final[int] = max(CONV_LADDER_FILTERS)
+# Filters convolved at once (bounds memory: 32 x 1,797 images x 64 positions x 8 bytes = 29 MB).
+_FILTER_CHUNK: Final[int] = 32
 # Independent random streams from one seed: the legacy RandomState stream is frozen by NEP 19,
 # so the split, the features and the groups do not change with numpy versions.
 _STREAM_SPLIT_AND_FEATURES: Final[int] = 0
 _STREAM_SUBSET_GROUPS: Final[int] = 1
+_STREAM_CONV_FILTERS: Final[int] = 2
 # Newton's method: line search until the gradient is small, then full steps; stop one full step
 # after the largest gradient entry falls below the tolerance (the floor is ~1e-17 here).
 _GRADIENT_TOLERANCE: Final[float] = 1e-12
@@ -113,10 +154,11 @@ _MAX_NEWTON_STEPS: Final[int] = 50
 _MAX_CG_STEPS: Final[int] = 2000
 
 type FloatArray = npt.NDArray[np.float64]
+type IndexArray = npt.NDArray[np.intp]
 
 
 class LadderTables(NamedTuple):
-    """The ladder's two canonical tables."""
+    """A ladder's two canonical tables."""
 
     evaluations: pd.DataFrame
     items: pd.DataFrame
@@ -130,6 +172,62 @@ def ladder_params(width: int) -> int:
 def ladder_model_name(width: int) -> str:
     """The ``model`` name of the width-``h`` network, e.g. ``rff-0032``."""
     return f"rff-{width:04d}"
+
+
+def conv_ladder_params(filters: int) -> int:
+    """All weights and biases of the ``F``-filter network: ``10 F`` (filters) ``+ 10 (F + 1)``.
+
+    Each filter has ``3 x 3`` weights and a bias; the read-out has a weight per pooled filter and
+    a bias for each of the 10 classes.
+    """
+    return filters * (KERNEL_SIZE**2 + 1) + N_CLASSES * (filters + 1)
+
+
+def conv_ladder_model_name(filters: int) -> str:
+    """The ``model`` name of the ``F``-filter network, e.g. ``conv-0032``."""
+    return f"conv-{filters:04d}"
+
+
+@dataclass(frozen=True)
+class _LadderKind:
+    """What tells the ladders apart in their tables, files and messages."""
+
+    label: str  # in messages
+    family: str
+    source: str
+    folder: str  # under emergestats/resources/
+    argument: str  # the training function's argument for the sizes
+    size_noun: str
+    pool: int  # the largest size; the random first layer is always drawn for it
+    model_name: Callable[[int], str]
+    params: Callable[[int], int]
+    command: str  # rewrites the packaged files
+
+
+_RF: Final = _LadderKind(
+    label="ladder",
+    family=FAMILY,
+    source=SOURCE,
+    folder="ladder",
+    argument="widths",
+    size_noun="width",
+    pool=_FEATURE_POOL,
+    model_name=ladder_model_name,
+    params=ladder_params,
+    command="python analyses/train_ladder.py",
+)
+_CONV: Final = _LadderKind(
+    label="convolutional ladder",
+    family=CONV_FAMILY,
+    source=CONV_SOURCE,
+    folder="conv_ladder",
+    argument="filters",
+    size_noun="filter count",
+    pool=_FILTER_POOL,
+    model_name=conv_ladder_model_name,
+    params=conv_ladder_params,
+    command="python analyses/train_ladder.py --kind conv",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,14 +249,7 @@ def load_ladder_evaluations() -> pd.DataFrame:
     DataFormatError
         If the packaged file is missing or does not validate (a broken installation).
     """
-    table = _read_packaged(EVALUATIONS_FILE)
-    if "item" in table.columns:
-        raise DataFormatError(
-            "the packaged ladder evaluation file holds an item table; regenerate it with "
-            "`python analyses/train_ladder.py`",
-            path=EVALUATIONS_FILE,
-        )
-    return table
+    return _load_evaluations(_RF)
 
 
 def load_ladder_items() -> pd.DataFrame:
@@ -175,22 +266,70 @@ def load_ladder_items() -> pd.DataFrame:
     DataFormatError
         If the packaged file is missing or does not validate (a broken installation).
     """
-    table = _read_packaged(ITEMS_FILE)
+    return _load_items(_RF)
+
+
+def load_conv_ladder_evaluations() -> pd.DataFrame:
+    """The committed evaluation table of the convolutional ladder (12 models x 9 metrics).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A validated evaluation table, as :func:`load_ladder_evaluations` (family
+        ``conv-ladder``).
+
+    Raises
+    ------
+    DataFormatError
+        If the packaged file is missing or does not validate (a broken installation).
+    """
+    return _load_evaluations(_CONV)
+
+
+def load_conv_ladder_items() -> pd.DataFrame:
+    """The committed item table of the convolutional ladder (12 models x 540 test images).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A validated item table, as :func:`load_ladder_items` (the same 540 test images).
+
+    Raises
+    ------
+    DataFormatError
+        If the packaged file is missing or does not validate (a broken installation).
+    """
+    return _load_items(_CONV)
+
+
+def _load_evaluations(kind: _LadderKind) -> pd.DataFrame:
+    table = _read_packaged(EVALUATIONS_FILE, kind)
+    if "item" in table.columns:
+        raise DataFormatError(
+            f"the packaged {kind.label} evaluation file holds an item table; regenerate it with "
+            f"`{kind.command}`",
+            path=EVALUATIONS_FILE,
+        )
+    return table
+
+
+def _load_items(kind: _LadderKind) -> pd.DataFrame:
+    table = _read_packaged(ITEMS_FILE, kind)
     if "item" not in table.columns:
         raise DataFormatError(
-            "the packaged ladder item file holds no 'item' column; regenerate it with "
-            "`python analyses/train_ladder.py`",
+            f"the packaged {kind.label} item file holds no 'item' column; regenerate it with "
+            f"`{kind.command}`",
             path=ITEMS_FILE,
         )
     return table
 
 
-def _read_packaged(file_name: str) -> pd.DataFrame:
-    resource = importlib.resources.files("emergestats") / "resources" / "ladder" / file_name
+def _read_packaged(file_name: str, kind: _LadderKind = _RF) -> pd.DataFrame:
+    resource = importlib.resources.files("emergestats") / "resources" / kind.folder / file_name
     if not resource.is_file():
         raise DataFormatError(
-            "the packaged ladder file is missing; reinstall emergestats, or regenerate the file "
-            "from a source checkout with `python analyses/train_ladder.py`",
+            f"the packaged {kind.label} file is missing; reinstall emergestats, or regenerate the "
+            f"file from a source checkout with `{kind.command}`",
             path=str(resource),
         )
     # as_file: a real path even where the package is installed inside a zip file.
@@ -230,12 +369,77 @@ def train_ladder(*, widths: Sequence[int] = LADDER_WIDTHS, seed: int = LADDER_SE
     ModuleNotFoundError
         If scikit-learn (the ``ladder`` extra), which ships the digits, is not installed.
     """
-    widths = _checked_widths(widths)
-    if not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
-        raise ConfigError(f"argument 'seed' must be an integer in 0..2**32-1, not {seed!r}")
+    widths = _checked_sizes(widths, _RF)
+    _check_seed(seed)
+    rng = np.random.RandomState([seed, _STREAM_SPLIT_AND_FEATURES])
+    digits = _split_digits(rng)
+    # the features are drawn from the split's stream, after the split
+    gamma = 1.0 / (N_PIXELS * float(digits.pixels[digits.train].var()))  # sklearn's gamma="scale"
+    frequencies = rng.normal(scale=math.sqrt(2.0 * gamma), size=(N_PIXELS, _FEATURE_POOL))
+    phases = rng.uniform(0.0, 2.0 * math.pi, size=_FEATURE_POOL)
+
+    def features(images: IndexArray, width: int) -> FloatArray:
+        return _random_features(digits.pixels[images], frequencies, phases, width)
+
+    return _train_readouts(_RF, widths, digits, features, seed=seed)
+
+
+def train_conv_ladder(
+    *, filters: Sequence[int] = CONV_LADDER_FILTERS, seed: int = LADDER_SEED
+) -> LadderTables:
+    """Train the convolutional ladder and score it: the item table and the evaluation table.
+
+    The same test images, read-out, storage and scores as :func:`train_ladder`; only the
+    features differ (random 3x3 filters, ReLU, global average pooling: see the module
+    docstring). Deterministic in the same way.
+
+    Parameters
+    ----------
+    filters
+        Filter counts to train, each in 1..2048 (the filters are always drawn for 2048, so a
+        model's rows are the same whatever other counts are asked for).
+    seed
+        Seed (>= 0) of the train/test split, the filters and the subset groups.
+
+    Returns
+    -------
+    LadderTables
+        ``evaluations`` (from :func:`evaluate_ladder_items`) and ``items``, models in order of
+        filter count, items in order of id.
+
+    Raises
+    ------
+    ConfigError
+        If a filter count or the seed is out of range.
+    ModuleNotFoundError
+        If scikit-learn (the ``ladder`` extra), which ships the digits, is not installed.
+    """
+    filters = _checked_sizes(filters, _CONV)
+    _check_seed(seed)
+    digits = _split_digits(np.random.RandomState([seed, _STREAM_SPLIT_AND_FEATURES]))
+    rng = np.random.RandomState([seed, _STREAM_CONV_FILTERS])
+    kernels = rng.normal(size=(_FILTER_POOL, KERNEL_SIZE, KERNEL_SIZE))
+    biases = rng.normal(size=_FILTER_POOL)
+    used = max(filters)
+    pooled = _conv_features(digits.pixels, kernels[:used], biases[:used])
+
+    def features(images: IndexArray, count: int) -> FloatArray:
+        return np.hstack([pooled[images, :count], np.ones((len(images), 1))])
+
+    return _train_readouts(_CONV, filters, digits, features, seed=seed)
+
+
+class _Digits(NamedTuple):
+    pixels: FloatArray  # (1797, 64), grey levels 0..1
+    labels: IndexArray
+    train: IndexArray  # row numbers, sorted
+    test: IndexArray  # row numbers, sorted: 54 images of each digit
+
+
+def _split_digits(rng: np.random.RandomState) -> _Digits:
+    """scikit-learn's digits and the ladders' train/test split, drawn first from ``rng``."""
     try:
         from sklearn.datasets import load_digits
-        from threadpoolctl import threadpool_limits
     except ModuleNotFoundError as exc:
         raise ModuleNotFoundError(
             "training the ladder needs scikit-learn, which ships the digits: "
@@ -245,7 +449,6 @@ def train_ladder(*, widths: Sequence[int] = LADDER_WIDTHS, seed: int = LADDER_SE
     images, labels = load_digits(return_X_y=True)
     pixels = np.asarray(images, dtype=np.float64) / 16.0  # 0..16 grey levels to 0..1
     labels = np.asarray(labels, dtype=np.intp)
-    rng = np.random.RandomState([seed, _STREAM_SPLIT_AND_FEATURES])
     test = np.sort(
         np.concatenate(
             [
@@ -255,37 +458,53 @@ def train_ladder(*, widths: Sequence[int] = LADDER_WIDTHS, seed: int = LADDER_SE
         )
     )
     train = np.setdiff1d(np.arange(len(labels)), test)
-    gamma = 1.0 / (N_PIXELS * float(pixels[train].var()))  # scikit-learn's gamma="scale"
-    frequencies = rng.normal(scale=math.sqrt(2.0 * gamma), size=(N_PIXELS, _FEATURE_POOL))
-    phases = rng.uniform(0.0, 2.0 * math.pi, size=_FEATURE_POOL)
+    return _Digits(pixels, labels, train, test)
 
+
+def _train_readouts(
+    kind: _LadderKind,
+    sizes: Sequence[int],
+    digits: _Digits,
+    features: Callable[[IndexArray, int], FloatArray],
+    *,
+    seed: int,
+) -> LadderTables:
+    """Fit the read-out of every size on ``features(images, size)`` (with a constant column)."""
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+    train_labels, test_labels = digits.labels[digits.train], digits.labels[digits.test]
     frames = []
     # One BLAS thread: the same summation order on every run (and faster for these sizes).
     with threadpool_limits(limits=1):
-        for width in widths:
+        for size in sizes:
             readout = _fit_softmax_readout(
-                _random_features(pixels[train], frequencies, phases, width),
-                labels[train],
-                l2_penalty=L2_PENALTY,
+                features(digits.train, size), train_labels, l2_penalty=L2_PENALTY
             )
-            logits = _random_features(pixels[test], frequencies, phases, width) @ readout
+            logits = features(digits.test, size) @ readout
             log_probs = _quantize(_log_softmax(logits))
-            frames.append(_item_rows(width, test, labels[test], log_probs))
+            frames.append(_item_rows(kind, size, digits.test, test_labels, log_probs))
     items = validate_items(pd.concat(frames, ignore_index=True))
     return LadderTables(evaluate_ladder_items(items, seed=seed), items)
 
 
-def _checked_widths(widths: Sequence[int]) -> list[int]:
-    values = list(widths)
-    bad = [w for w in values if not isinstance(w, int | np.integer) or not 1 <= w <= _FEATURE_POOL]
+def _checked_sizes(sizes: Sequence[int], kind: _LadderKind) -> list[int]:
+    values = list(sizes)
+    bad = [v for v in values if not isinstance(v, int | np.integer) or not 1 <= v <= kind.pool]
     if not values or bad:
         raise ConfigError(
-            f"argument 'widths' must be a non-empty list of integers in 1..{_FEATURE_POOL}, "
+            f"argument '{kind.argument}' must be a non-empty list of integers in 1..{kind.pool}, "
             f"not {values!r}"
         )
     if len(set(values)) != len(values):
-        raise ConfigError(f"argument 'widths' repeats a width: {values!r}; give each once")
-    return sorted(int(w) for w in values)
+        raise ConfigError(
+            f"argument '{kind.argument}' repeats a {kind.size_noun}: {values!r}; give each once"
+        )
+    return sorted(int(v) for v in values)
+
+
+def _check_seed(seed: int) -> None:
+    if not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
+        raise ConfigError(f"argument 'seed' must be an integer in 0..2**32-1, not {seed!r}")
 
 
 def _random_features(
@@ -294,6 +513,31 @@ def _random_features(
     """The first ``width`` random Fourier features, plus a constant 1 for the read-out's bias."""
     features = math.sqrt(2.0 / width) * np.cos(pixels @ frequencies[:, :width] + phases[:width])
     return np.hstack([features, np.ones((len(pixels), 1))])
+
+
+def _conv_features(pixels: FloatArray, kernels: FloatArray, biases: FloatArray) -> FloatArray:
+    """Each filter's ReLU map over the zero-padded image, averaged over its 64 positions.
+
+    Returns shape ``(n_images, n_filters)``. Elementwise arithmetic in a fixed order and a
+    contiguous mean per filter, no BLAS kernel (those differ by CPU): a filter's column does not
+    depend on how many filters are computed with it.
+    """
+    n_images = len(pixels)
+    side, pad = IMAGE_SIDE, KERNEL_SIZE // 2
+    padded = np.pad(pixels.reshape(n_images, side, side), ((0, 0), (pad, pad), (pad, pad)))
+    pooled = np.empty((len(kernels), n_images))
+    for start in range(0, len(kernels), _FILTER_CHUNK):
+        chunk = slice(start, start + _FILTER_CHUNK)
+        weights, offsets = kernels[chunk], biases[chunk]
+        maps = np.empty((len(weights), n_images, side, side))
+        maps[...] = offsets[:, None, None, None]
+        for row in range(KERNEL_SIZE):
+            for col in range(KERNEL_SIZE):
+                window = padded[None, :, row : row + side, col : col + side]
+                maps += weights[:, row, col, None, None, None] * window
+        np.maximum(maps, 0.0, out=maps)
+        pooled[chunk] = maps.reshape(len(weights), n_images, side * side).mean(axis=2)
+    return pooled.T
 
 
 def _log_softmax(logits: FloatArray) -> FloatArray:
@@ -378,9 +622,10 @@ def _conjugate_gradient(
 
 
 def _item_rows(
-    width: int,
-    images: npt.NDArray[np.intp],
-    labels: npt.NDArray[np.intp],
+    kind: _LadderKind,
+    size: int,
+    images: IndexArray,
+    labels: IndexArray,
     log_probs: FloatArray,
 ) -> pd.DataFrame:
     n_images = len(images)
@@ -388,16 +633,16 @@ def _item_rows(
         {
             "task": TASK,
             "subtask": TASK,
-            "family": FAMILY,
-            "model": ladder_model_name(width),
-            "params": float(ladder_params(width)),
+            "family": kind.family,
+            "model": kind.model_name(size),
+            "params": float(kind.params(size)),
             "shots": -1,
             "item": [f"{image:04d}" for image in images],
             "target_tokens": 1.0,
             "logprob": log_probs[np.arange(n_images), labels],
             "correct": (log_probs.argmax(axis=1) == labels).astype(np.int64),
             "choice_logprobs": [tuple(row) for row in log_probs.tolist()],
-            "source": SOURCE,
+            "source": kind.source,
             "correct_choice": labels.astype(np.int64),
         }
     )
@@ -551,7 +796,7 @@ def _model_scores(
             "score": round(float(score), SCORE_DECIMALS),
             "n_items": count,
             "chance": chance,
-            "source": SOURCE,
+            "source": first["source"],
             "target_tokens": float(tokens),
             "n_choices": N_CLASSES,
             "score_stderr": round(se, SCORE_DECIMALS) if math.isfinite(se) else math.nan,
