@@ -106,3 +106,91 @@ def test_bigbench_meta_analysis_reduced(data_dir: Path, tmp_path: Path) -> None:
     assert set(verdicts["verdict"]) <= {"excess_jump", "explained_by_metric", "inconclusive"}
     assert len(verdicts) == len(verdicts.drop_duplicates(["task", "subtask", "metric"]))
     assert (out / "shares.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_expemergence_accuracy_against_brier_reduced(data_dir: Path, tmp_path: Path) -> None:
+    result = tmp_path / "expemergence_acc_brier.md"
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "analyses" / "expemergence_acc_brier.py"),
+            "--tasks",
+            "hindu_knowledge",
+            "--draws",
+            "100",
+            "--tune",
+            "200",
+            "--chains",
+            "2",
+            "--replicates",
+            "100",
+            "--no-retry",
+            "--no-report",
+            "--out",
+            str(out),
+            "--result",
+            str(result),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = result.read_text()
+    assert "## Reproduced?" in text and "hindu_knowledge" in text
+    verdicts = pd.read_csv(out / "verdicts.csv")
+    # one accuracy series per family with >= 5 sizes, predicted from the Brier fit
+    assert set(verdicts["family"]) == {"GPT-Neo/J", "OPT", "Pythia", "Qwen1.5"}
+    assert set(verdicts["mode"]) == {"cross_metric"} and set(verdicts["metric"]) == {"acc"}
+    assert verdicts["n_sizes"].min() >= 5
+    assert set(verdicts["verdict"]) <= {"excess_jump", "explained_by_metric", "inconclusive"}
+    groups = pd.read_csv(out / "groups.csv")
+    # every group of both rankings: 9 Brier-ranked tasks, 3 accuracy-ranked, 4 families each
+    assert sorted(groups["group"].unique()) == list(range(1, 11))
+    brier = groups[groups["ranking"] == "brier"]
+    assert (brier["tasks"] == 9).all() and (brier["curves"] == 36).all()
+    assert (groups["improves"] + groups["worsens"] <= groups["curves"]).all()
+
+
+@pytest.mark.slow
+def test_vision_analysis_on_the_convolutional_ladder(tmp_path: Path) -> None:
+    # the ladder preset on the second ladder (the first one's fits run in the quick start's
+    # test): the manufactured jump of subset accuracy over 32 images is explained by the metric
+    result = tmp_path / "vision.md"
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "analyses" / "vision.py"),
+            "--ladders",
+            "ladder-conv",
+            "--out",
+            str(out),
+            "--result",
+            str(result),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = result.read_text()
+    assert "## Reproduced?\n\n**Yes**" in text, text
+    assert "is exactly 0 for the 8 smallest models" in text
+    verdicts = pd.read_csv(out / "ladder-conv" / "jump" / "verdicts.csv")
+    sharp = verdicts[
+        verdicts["primary"]
+        & (verdicts["mode"] == "cross_metric")
+        & (verdicts["metric"] == "subset_accuracy_L32")
+    ]
+    assert len(sharp) == 1
+    row = sharp.iloc[0]
+    assert row["verdict"] == "explained_by_metric"
+    # the observed jump lies inside the band the continuous metrics alone predict
+    assert row["predicted_q05"] <= row["observed"] <= row["predicted_q95"]
+    assert (out / "ladder-conv" / "report.html").stat().st_size > 50_000

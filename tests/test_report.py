@@ -355,3 +355,11 @@ def test_obsscaling_emergent_task_report(tmp_path: Path, data_dir: Path) -> None
         assert row["fit_passed"] is passed
         if not passed:
             assert row["verdict"] == "inconclusive"
+
+
+def test_both_ladders_get_the_ladder_preset_and_other_tables_the_defaults() -> None:
+    from emergestats.analysis import AnalysisSettings, default_settings
+
+    assert default_settings("ladder") is LADDER_SETTINGS
+    assert default_settings("ladder-conv") is LADDER_SETTINGS
+    assert default_settings("obsscaling") == AnalysisSettings()

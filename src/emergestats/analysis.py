@@ -286,10 +286,11 @@ LADDER_SETTINGS: Final[AnalysisSettings] = AnalysisSettings(
 def default_settings(source: str) -> AnalysisSettings:
     """The settings :func:`analyze` uses for ``source`` when none are given.
 
-    The ladder gets :data:`LADDER_SETTINGS`; anything else the package defaults (4 chains x
-    1000 draws after 1000 tuning steps, modes ``cross_metric`` and ``in_sample``).
+    The ladders (``ladder``, ``ladder-conv``: one curve each, 12 sizes, the same 540 images and
+    metrics) get :data:`LADDER_SETTINGS`; anything else the package defaults (4 chains x 1000
+    draws after 1000 tuning steps, modes ``cross_metric`` and ``in_sample``).
     """
-    if source == "ladder":
+    if source in ("ladder", "ladder-conv"):
         return LADDER_SETTINGS
     return AnalysisSettings()
 
