@@ -162,3 +162,42 @@ def test_a_fit_that_raises_is_recorded_and_the_baselines_still_predict(
     monkeypatch.setattr(fit_module, "fit", refused)
     with pytest.raises(ConfigError, match="draws"):
         extrapolate_family("ladder", _ladder(), 1, n_boot=20)
+
+
+def test_a_failed_fit_is_refitted_once_as_its_failure_needs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fit_module = importlib.import_module("emergestats.inference.fit")
+    calls: list[dict[str, object]] = []
+
+    class FakeFit:
+        def __init__(self, passed: bool) -> None:
+            self.passed = passed
+
+        def diagnostics_summary(self) -> dict[str, object]:
+            return {
+                "r_hat_max": 1.0 if self.passed else 1.03,
+                "ess_bulk_min": 900.0 if self.passed else 150.0,
+                "ess_tail_min": 900.0 if self.passed else 150.0,
+                "ess_threshold": 400.0,
+                "divergences": 0,
+                "stuck_chains": [],
+                "passed": self.passed,
+                "failures": [] if self.passed else ["R-hat 1.030 > 1.01 (worst: item_sd)"],
+            }
+
+        def predict_table(self, rows: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
+            return rows.assign(mean=0.5, q05=0.4, q50=0.5, q95=0.6, reason="")
+
+    def fake_fit(table: pd.DataFrame, **options: object) -> FakeFit:
+        calls.append(options)
+        return FakeFit(passed=len(calls) > 1)
+
+    monkeypatch.setattr(fit_module, "fit", fake_fit)
+    out = extrapolate_family("ladder", _ladder(), 1, fit_options={"draws": 500}, n_boot=20)
+    # the slow-mixing failure (no divergence) got 4x the draws (ceil(1.5 * 400 / 150) = 4),
+    # twice the tuning and the next seed; the refit's diagnostics are reported
+    assert len(calls) == 2
+    assert calls[1]["draws"] == 2000 and calls[1]["tune"] == 2000
+    assert calls[1]["random_seed"] == calls[0]["random_seed"] + 1  # type: ignore[operator]
+    assert out["refitted"].all() and out["fit_passed"].all()

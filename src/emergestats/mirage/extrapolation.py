@@ -98,12 +98,16 @@ def extrapolate_family(
     Returns one row per (held-out row, method) with the held-out row's columns, ``source``,
     ``hold_out``, ``method``, ``mean``, ``q05``, ``q50``, ``q95``, ``reason`` and the model
     fit's diagnostics (``rhat_max``, ``ess_bulk_min``, ``divergences``, ``fit_passed``,
-    ``fit_failures``) and wall time (``fit_seconds``) on every row of the family. A fit that
+    ``fit_failures``), whether it was ``refitted`` and the wall time (``fit_seconds``, both
+    fits) on every row of the family. A fit that fails its diagnostics is refitted once as the
+    failure needs (:func:`emergestats.mirage.jumps.refit_settings`, as the jump test does); the
+    refit's diagnostics are reported. A fit that
     raises (e.g. a sampler that finds no finite starting point) is recorded, not raised: its
     rows keep the baselines' predictions, the model's carry the error as ``reason`` and
     ``fit_failures``, so one family cannot end a long benchmark.
     """
     from emergestats.inference.fit import fit as fit_model
+    from emergestats.mirage.jumps import refit_settings
 
     fitted, held_out = hold_out_largest(rows, n_largest)
     options = {"random_seed": random_seed, **dict(fit_options or {})}
@@ -115,6 +119,10 @@ def extrapolate_family(
             # lengths assumed) are the same for every method; the benchmark leaves them out
             warnings.simplefilter("ignore", UserWarning)
             fit = fit_model(fitted, **options)
+            first = fit.diagnostics_summary()
+            refitted = not first["passed"]
+            if refitted:  # once, as the jump test does: the failure decides how
+                fit = fit_model(fitted, **refit_settings(options, first)[0])
             seen = curve_labels(held_out).isin(set(curve_labels(fitted))).to_numpy()
             parts: list[pd.DataFrame] = []
             if seen.any():
@@ -131,6 +139,7 @@ def extrapolate_family(
             "divergences": int(summary["divergences"]),
             "fit_passed": bool(summary["passed"]),
             "fit_failures": "; ".join(summary["failures"]),
+            "refitted": refitted,
         }
     except ConfigError:
         raise  # the caller's settings are wrong for every family: say so at once
@@ -143,6 +152,7 @@ def extrapolate_family(
             "divergences": -1,
             "fit_passed": False,
             "fit_failures": f"the fit raised {message}",
+            "refitted": False,
         }
     seconds = time.perf_counter() - started
     model = model.assign(method="model")
