@@ -222,6 +222,34 @@ def test_result_table_shape_and_fits(small_result: JumpTestResult) -> None:
     assert set(fitted["task"]) == {"smooth", "jumped"}
 
 
+def test_the_step_test_of_a_latent_break_is_reported_per_curve(
+    small_result: JumpTestResult,
+) -> None:
+    verdicts = small_result.verdicts
+    primary = verdicts[verdicts["primary"]].set_index(["mode", "task", "metric"])
+    # a p-value for every fitted curve with >= 5 sizes (6 here), in the modes that fit the
+    # whole curve; none where the mode fits no cell of it or only the sizes before the jump
+    for mode, task, metric in [
+        ("cross_metric", "smooth", "exact_str_match"),
+        ("cross_metric", "jumped", "exact_str_match"),
+        ("in_sample", "em_only", "exact_str_match"),
+    ]:
+        assert 0.0 < primary.loc[(mode, task, metric), "step_p"] <= 1.0
+    # cross_metric has no continuous metric of em_only to fit
+    assert np.isnan(primary.loc[("cross_metric", "em_only", "exact_str_match"), "step_p"])
+    assert primary.xs("leave_future_out")["step_p"].isna().all()
+    # latent_break is the adjusted step test where the fit passes, NaN where it does not
+    passed = {m: small_result.diagnostics[f"{m}/smooth"]["passed"] for m in ("cross_metric",)}
+    cross = primary.xs("cross_metric")
+    if passed["cross_metric"]:
+        assert cross["latent_break"].dropna().isin([0.0, 1.0]).all()
+    else:
+        assert cross["latent_break"].isna().all()
+    # every statistic's row of one series carries the same step_p
+    spread = verdicts.groupby(["mode", "task", "metric"])["step_p"].nunique(dropna=False)
+    assert (spread == 1).all()
+
+
 def test_observed_statistic_and_excess_interval(
     small_result: JumpTestResult,
     small_table: tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]],

@@ -292,6 +292,7 @@ def calibration_batch(
                 "elpd_diff": found["elpd_diff"],
                 "elpd_se": found["elpd_se"],
                 "pareto_k_max": found["pareto_k_max"],
+                "step_p": found["step_p"],
                 "latent_break": found["latent_break"],
                 "smooth_passed": passed.get(f"{mode}/smooth", False),
                 "broken_passed": passed.get(f"{mode}/broken", math.nan),
@@ -373,7 +374,7 @@ def summarise_calibration(
 
 def detected(replicates: pd.DataFrame) -> pd.Series:
     """Whether the test reported the break of each replicate: ``excess_jump``, or a latent
-    break by the smooth-vs-broken LOO (``latent_break == 1``; NaN, not measurable, is no call)."""
+    break by the step test of rule 7 (``latent_break == 1``; NaN, not measurable, is no call)."""
     flag = replicates["verdict"] == "excess_jump"
     if "latent_break" in replicates.columns:
         flag |= replicates["latent_break"].to_numpy(dtype=float, na_value=np.nan) == 1.0
@@ -383,23 +384,34 @@ def detected(replicates: pd.DataFrame) -> pd.Series:
 def _break_rates(null: pd.DataFrame, alt: pd.DataFrame) -> dict[str, float]:
     """Rule 7's rates: ``latent_break`` (1) among smooth and broken truths, and of either call.
 
-    ``*_break``: share with ``latent_break == 1`` (NaN, not measurable, counts as no call);
-    ``*_break_raw``: share with ``elpd_diff > 2 elpd_se`` whatever the diagnostics and k;
-    ``*_any``: share called ``excess_jump`` or ``latent_break``; ``undecided_break_*``: share
-    with ``latent_break`` NaN.
+    ``*_break``: share with ``latent_break == 1`` (the step test; NaN, not measurable, counts as
+    no call); ``*_break_raw``: share with ``step_p <= 0.05`` whatever the fit's diagnostics;
+    ``*_loo_raw``: share with ``elpd_diff > 2 elpd_se`` (the smooth-vs-broken LOO, only with
+    ``compare_broken``; NaN without); ``*_any``: share called ``excess_jump`` or
+    ``latent_break``; ``undecided_break_*``: share with ``latent_break`` NaN.
     """
     out: dict[str, float] = {}
     for name, part in (("false_alarm", null), ("power", alt)):
         if "latent_break" not in part.columns or not len(part):
-            out[f"{name}_break"] = math.nan
-            out[f"{name}_break_raw"] = math.nan
-            out[f"{name}_any"] = math.nan
+            for suffix in ("break", "break_raw", "loo_raw", "any"):
+                out[f"{name}_{suffix}"] = math.nan
             continue
         flag = part["latent_break"].to_numpy(dtype=float, na_value=np.nan) == 1.0
         out[f"{name}_break"] = float(flag.mean())
-        # the LOO rule without its gates (diagnostics, Pareto k): what the evidence alone gives
-        raw = part["elpd_diff"].to_numpy(float) > 2.0 * part["elpd_se"].to_numpy(float)
-        out[f"{name}_break_raw"] = float(raw.mean())
+        # the step test without its gate (the fit's diagnostics): what the evidence alone gives
+        step = (
+            part["step_p"].to_numpy(dtype=float, na_value=np.nan)
+            if "step_p" in part.columns
+            else np.full(len(part), np.nan)
+        )
+        out[f"{name}_break_raw"] = (
+            float((step <= 0.05).mean()) if np.isfinite(step).any() else math.nan
+        )
+        diff = part["elpd_diff"].to_numpy(dtype=float, na_value=np.nan)
+        se = part["elpd_se"].to_numpy(dtype=float, na_value=np.nan)
+        out[f"{name}_loo_raw"] = (
+            float((diff > 2.0 * se).mean()) if np.isfinite(diff).any() else math.nan
+        )
         out[f"{name}_any"] = float(detected(part).mean())
     for name, part in (("smooth", null), ("broken", alt)):
         values = (
@@ -589,7 +601,9 @@ def calibrate(
         ``progress(done, total, seconds)``.
     compare_broken
         Also fit the broken model per batch (``cross_metric`` and ``in_sample``) and record the
-        smooth-vs-broken LOO and ``latent_break`` (rule 7) per replicate; doubles the sampling.
+        smooth-vs-broken LOO per replicate (``elpd_diff``, ``elpd_se``, ``pareto_k_max``);
+        doubles the sampling. ``latent_break`` (rule 7's step test) needs only the smooth fit
+        and is recorded either way.
     **fit_options
         Passed to :func:`emergestats.fit` (``sampler``, ``floor``, ...). Unless given,
         ``cores=1``: every worker runs its chains on its own core.

@@ -62,11 +62,16 @@ carry the same verdict.
    nearest simulated grid cell has a false-alarm rate above ``max_false_alarm`` (0.10) becomes
    ``inconclusive`` by rule, and every row reports the nearest cell's false alarm and power.
 
-7. ``latent_break`` (a column beside the verdict, in the modes that fit the broken model:
-   ``cross_metric`` and ``in_sample`` with ``compare_broken``): 1 when the smooth-vs-broken
-   PSIS-LOO favours a break in the *latent* by more than ``break_z`` (2) standard errors,
-   ``elpd_diff > 2 elpd_se``; 0 otherwise; NaN (not measurable) when either fit fails its
-   diagnostics or a cell's Pareto k exceeds ``max_pareto_k`` (0.7).
+7. ``latent_break`` (a column beside the verdict, in ``cross_metric`` and ``in_sample``): does
+   the latent itself break? The step test of :mod:`emergestats.mirage.breaks` on the smooth
+   fit's cell deviations of the curve (``step_p``: a posterior predictive p-value of the
+   largest line-plus-step improvement, realized against fresh deviations; scale-free, so a
+   ``cell_sigma`` the fit widened to absorb a break does not hide it). The ``step_p`` of one
+   fit's curves are adjusted together like the verdicts' p; ``latent_break`` is 1 when the
+   adjusted p <= ``alpha``, 0 otherwise, NaN (not measurable) with fewer than 5 sizes or when
+   the fit fails its diagnostics. With ``compare_broken`` the smooth-vs-broken PSIS-LOO is
+   reported beside it (``elpd_diff``, ``elpd_se``, ``pareto_k_max``); it no longer decides
+   ``latent_break`` (its cell-level Pareto k exceeded 0.7 on nearly every simulated curve).
 
 What the two answers mean, and why they are separate. In ``cross_metric`` mode the verdict asks
 "is the jump more than a smooth power law, fitted to the continuous metrics of the same
@@ -75,12 +80,11 @@ fresh cell deviations, so a break of the latent that the continuous metrics show
 carried into the prediction; but the smooth fit also widens ``cell_sigma`` to absorb such a
 break, so the verdict's power against a latent break is low (measured:
 ``docs/calibration.md``). Whether the latent itself breaks is the second question, answered
-by ``latent_break`` from the continuous metrics' LOO. An ability that "really emerges" is a
-latent break (``latent_break == 1``); a mirage is a jump ``explained_by_metric`` with
-``latent_break == 0``. The verdict labels are never changed by rule 7. The error rates of
-both are measured in ``docs/calibration.md``: in the one cell measured (5-token answers, 200
-items, 8 sizes, CE halved) neither reaches the 80% power target,
-so ``explained_by_metric`` means "no excess detected", not "proven mirage".
+by ``latent_break``. An ability that "really emerges" is a latent break (``latent_break ==
+1``); a mirage is a jump ``explained_by_metric`` with ``latent_break == 0``. The verdict labels
+are never changed by rule 7. The error rates of both are measured in ``docs/calibration.md``;
+read ``explained_by_metric`` with ``latent_break == 0`` as "no excess and no break detected" at
+the power measured there, not as a proven mirage.
 """
 
 from __future__ import annotations
@@ -159,6 +163,7 @@ VERDICT_COLUMNS: Final[tuple[str, ...]] = (
     "elpd_diff",
     "elpd_se",
     "pareto_k_max",
+    "step_p",
     "latent_break",
     "false_alarm",
     "power",
@@ -191,9 +196,10 @@ class VerdictRule:
         With a calibration: the largest false-alarm rate of the nearest grid cell for which a
         verdict is given.
     break_z
-        ``latent_break`` is 1 when ``elpd_diff > break_z * elpd_se`` (rule 7).
+        The smooth-vs-broken LOO favours a break when ``elpd_diff > break_z * elpd_se``
+        (reported beside ``latent_break``, e.g. in the calibration's ``*_break_raw`` rates).
     max_pareto_k
-        ``latent_break`` is left NaN when the worst Pareto k of the curve's cells exceeds this.
+        The Pareto k above which that LOO reading is not trusted.
     """
 
     alpha: float = 0.05
@@ -237,9 +243,11 @@ class VerdictRule:
             f"P(T_rep <= T_obs) <= {self.alpha} (the jump is smaller than the smooth model "
             "predicts), and explained_by_metric otherwise. With a calibration, a series whose "
             f"nearest simulated cell has a false-alarm rate above {self.max_false_alarm} is "
-            "inconclusive. Beside the verdict, latent_break = 1 when the smooth-vs-broken "
-            f"PSIS-LOO gives elpd_diff > {self.break_z} x its SE (NaN when a fit fails its "
-            f"diagnostics or a Pareto k > {self.max_pareto_k}); it never changes the verdict."
+            "inconclusive. Beside the verdict, latent_break = 1 when the step test of the "
+            "curve's cell deviations in the smooth fit (step_p, a posterior predictive p of a "
+            "line-plus-step, adjusted over the fit's curves the same way) is <= "
+            f"{self.alpha} (NaN with fewer than 5 sizes or when the fit fails its "
+            "diagnostics); it never changes the verdict."
         )
 
 
@@ -637,6 +645,15 @@ def _run_mode(
             failed = f"the {mode} smooth fit fails its diagnostics: " + "; ".join(
                 summary["failures"]
             )
+        breaks: dict[tuple[Any, ...], tuple[float, float]] = {}
+        if mode != "leave_future_out":
+            breaks = latent_breaks(
+                smooth,
+                rule,
+                n_draws=n_replicates,
+                random_seed=random_seed,
+                fit_passed=bool(summary["passed"]),
+            )
         # the statistics are computed even for a failed fit: the reason then withholds the verdict
         records.extend(
             _predict_and_score(
@@ -649,9 +666,7 @@ def _run_mode(
                 random_seed,
                 loo_rows,
                 failed,
-                break_ok=bool(
-                    summary["passed"] and diagnostics.get(f"{mode}/broken", {}).get("passed")
-                ),
+                breaks,
             )
         )
     done = {(r["mode"], *(r[c] for c in _SERIES)) for r in records}
@@ -671,7 +686,7 @@ def _predict_and_score(
     random_seed: int | None,
     loo_rows: Mapping[tuple[Any, ...], tuple[float, float, float]],
     failed: str,
-    break_ok: bool = False,
+    breaks: Mapping[tuple[Any, ...], tuple[float, float]],
 ) -> list[dict[str, Any]]:
     """Replicates of every open series at its own rows; the statistics and tail probabilities."""
     open_series = [s for s in series if not s.reason]
@@ -710,6 +725,7 @@ def _predict_and_score(
         obs = jump_statistics_of_replicates(scale, observed, resolution=delta)
         rep = jump_statistics_of_replicates(scale, replicates, resolution=delta)
         elpd = loo_rows.get(_curve_key(s), (np.nan, np.nan, np.nan))
+        step_p, latent_break = breaks.get(_curve_key(s), (np.nan, np.nan))
         for statistic in STATISTICS:
             t_obs = float(obs[statistic])
             t_rep = rep[statistic]
@@ -729,7 +745,8 @@ def _predict_and_score(
                 elpd_diff=elpd[0],
                 elpd_se=elpd[1],
                 pareto_k_max=elpd[2],
-                latent_break=_latent_break(elpd, rule, break_ok),
+                step_p=step_p,
+                latent_break=latent_break,
                 reason=failed,
             )
             records.append(record)
@@ -737,14 +754,56 @@ def _predict_and_score(
     return records
 
 
-def _latent_break(elpd: tuple[float, float, float], rule: VerdictRule, fits_passed: bool) -> float:
-    """Rule 7: 1.0 (break), 0.0 (no evidence of one) or NaN (not measurable)."""
-    diff, se, k = elpd
-    if not (fits_passed and math.isfinite(diff) and math.isfinite(se)):
-        return math.nan
-    if not (math.isfinite(k) and k <= rule.max_pareto_k):
-        return math.nan
-    return float(diff > rule.break_z * se)
+def latent_breaks(
+    smooth: Fit,
+    rule: VerdictRule,
+    *,
+    n_draws: int,
+    random_seed: int | None,
+    fit_passed: bool,
+) -> dict[tuple[Any, ...], tuple[float, float]]:
+    """Rule 7 per curve of a smooth fit: ``(step_p, latent_break)``.
+
+    ``step_p`` is the step test of the curve's cell deviations
+    (:func:`emergestats.mirage.breaks.step_test_p`, ``n_draws`` posterior draws; NaN with fewer
+    than 5 sizes). The ``step_p`` of the fit's curves are adjusted together by ``rule.adjust``;
+    ``latent_break`` is 1 where the adjusted p <= ``rule.alpha``, 0 elsewhere, NaN where
+    ``step_p`` is NaN or the fit fails its diagnostics (``fit_passed`` false).
+    """
+    from emergestats.mirage.breaks import step_test_p
+
+    prepared = smooth.prepared
+    posterior = smooth.posterior
+    if not hasattr(prepared, "cell_curve") or "cell_deviation" not in posterior:
+        return {}  # the item model has no cell deviations
+    deviations = (
+        posterior["cell_deviation"]
+        .stack(sample=("chain", "draw"))
+        .transpose("sample", "cell")
+        .to_numpy()
+    )
+    sigma = posterior["cell_sigma"].stack(sample=("chain", "draw")).to_numpy().reshape(-1)
+    rng = np.random.default_rng(random_seed)
+    if sigma.size > n_draws:
+        keep = np.sort(rng.choice(sigma.size, size=n_draws, replace=False))
+        deviations, sigma = deviations[keep], sigma[keep]
+    cell_curve = np.asarray(prepared.cell_curve)
+    cell_x = np.asarray(prepared.cell_x, dtype=float)  # type: ignore[union-attr]
+    curves = prepared.curves
+    keys, p_values = [], []
+    for curve in range(len(curves)):
+        cells = np.flatnonzero(cell_curve == curve)
+        key = tuple(curves[column].iloc[curve] for column in _CURVE)
+        keys.append(key)
+        p_values.append(
+            step_test_p(deviations[:, cells], sigma, cell_x[cells], rng=rng)
+            if cells.size
+            else math.nan
+        )
+    p = np.asarray(p_values, dtype=float)
+    adjusted = adjust_p_values(p, rule.adjust)
+    flags = np.where(np.isfinite(adjusted) & fit_passed, (adjusted <= rule.alpha) * 1.0, np.nan)
+    return {key: (float(pv), float(flag)) for key, pv, flag in zip(keys, p, flags, strict=True)}
 
 
 def _apply_rule(frame: pd.DataFrame, rule: VerdictRule) -> pd.DataFrame:

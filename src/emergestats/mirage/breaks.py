@@ -1,0 +1,149 @@
+"""Does the latent itself break? A step test on the smooth fit's cell deviations.
+
+The smooth model gives every (curve, model) cell a deviation ``delta`` from the curve's power
+law, shared by all metrics of that model's outputs, ``delta ~ Normal(0, cell_sigma)``
+independently across cells. A latent that breaks (per-token CE dropping by a factor within a
+fraction of a decade) leaves a *step* in the deviations along scale that iid noise does not
+make, however wide the smooth fit makes ``cell_sigma`` to absorb it.
+
+The statistic (:func:`step_statistic`) is scale-free, so a ``cell_sigma`` inflated by the break
+does not hide it: with ``x`` the cells' log scale in order, the largest relative reduction of
+the residual sum of squares when a step at one of the cells is added to a line,
+
+``T = max_k (SSR(1, x) - SSR(1, x, 1[x >= x_k])) / SSR(1, x, 1[x >= x_k])``,
+
+over steps with at least ``min_side`` (2) cells on each side (a Chow-type sup-F statistic for a
+break in a trend). The line absorbs what the power law's slope leaves, so a smooth but curved
+truth does not pass for a step as readily as a level shift would.
+
+The p-value (:func:`step_test_p`) is a posterior predictive p-value with a *realized*
+discrepancy (Gelman, Meng & Stern 1996): for each posterior draw ``s``, ``T`` of the draw's
+deviations of the curve's cells against ``T`` of fresh deviations ``cell_sigma_s * eps``, eps
+iid standard normal; ``p = (1 + #(T_rep >= T)) / (1 + S)``. Under the smooth model it is
+uniform or conservative; it needs at least ``2 min_side + 1`` (5) cells.
+
+What this can and cannot see (measured, ``docs/calibration.md``): the simulator's smooth truths
+bend and its models deviate from their curve (sd about 0.1-0.15 in log CE), so a 2x drop of
+CE at 8 sizes is hardly distinguishable from noise by *any* step statistic (an oracle that knows
+the null distribution exactly detects 24-26% of them); a 4x drop, or 12 sizes, is.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["MIN_SIDE", "step_statistic", "step_test_p"]
+
+#: Fewest cells on each side of a step.
+MIN_SIDE: Final[int] = 2
+#: Sums of squares below this share of the total are rounding: an exact fit (a pure step) gives
+#: ``T = 1 / _RELATIVE_FLOOR`` rather than a ratio of two rounding errors.
+_RELATIVE_FLOOR: Final[float] = 1e-12
+
+
+def _residual_maker(design: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``I - Q Q^T``: the projection onto the residuals of a least-squares fit on ``design``."""
+    q, _ = np.linalg.qr(design)
+    return np.eye(design.shape[0]) - q @ q.T
+
+
+def step_statistic(
+    deviations: npt.ArrayLike, x: npt.ArrayLike, *, min_side: int = MIN_SIDE
+) -> npt.NDArray[np.float64]:
+    """The largest relative SSR reduction of a line + step over a line, per row of deviations.
+
+    Parameters
+    ----------
+    deviations
+        ``(..., n)``: deviations of ``n`` cells, any leading axes (draws).
+    x
+        ``(n,)`` log scale of the cells (any order: sorted here).
+    min_side
+        Fewest cells on each side of a step.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``T`` of the leading shape (see the module docstring); NaN with fewer than
+        ``2 min_side + 1`` cells.
+
+    Examples
+    --------
+    >>> x = np.log([1e7, 1e8, 1e9, 1e10, 1e11, 1e12])
+    >>> float(step_statistic([0.0, 0.0, 0.0, -1.0, -1.0, -1.0], x)) > 1e6  # a pure step
+    True
+    >>> float(step_statistic([0.1, -0.2, 0.3, -0.1, 0.2, -0.3], x)) < 10
+    True
+    """
+    d = np.asarray(deviations, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    n = x.size
+    if d.shape[-1] != n:
+        raise ValueError(f"deviations have {d.shape[-1]} cells on the last axis, x has {n}")
+    lead = d.shape[:-1]
+    if n < 2 * min_side + 1:
+        return np.full(lead, np.nan)
+    order = np.argsort(x, kind="stable")
+    d, x = d[..., order], x[order]
+    centred = (x - x.mean()) / (x.std() or 1.0)
+    base = np.column_stack([np.ones(n), centred])
+    m0 = _residual_maker(base)
+    ssr0 = np.einsum("...i,ij,...j->...", d, m0, d)
+    # deviations on a line (to rounding) leave nothing for a step to explain: T = 0
+    flat = ssr0 <= _RELATIVE_FLOOR * np.einsum("...i,...i->...", d, d) + np.finfo(float).tiny
+    best = np.zeros(lead)
+    for k in range(min_side, n - min_side + 1):
+        if x[k] == x[k - 1]:
+            continue  # no step between two cells of one size
+        step = (np.arange(n) >= k).astype(float)
+        m1 = _residual_maker(np.column_stack([base, step]))
+        ssr1 = np.einsum("...i,ij,...j->...", d, m1, d)
+        denominator = np.maximum(ssr1, _RELATIVE_FLOOR * ssr0 + np.finfo(float).tiny)
+        best = np.maximum(best, (ssr0 - ssr1) / denominator)
+    return np.where(flat, 0.0, best)
+
+
+def step_test_p(
+    deviations: npt.ArrayLike,
+    cell_sigma: npt.ArrayLike,
+    x: npt.ArrayLike,
+    *,
+    rng: np.random.Generator,
+    min_side: int = MIN_SIDE,
+) -> float:
+    """Posterior predictive p-value of a step in one curve's deviations (realized discrepancy).
+
+    Parameters
+    ----------
+    deviations
+        ``(S, n)`` posterior draws of the curve's ``n`` cell deviations.
+    cell_sigma
+        ``(S,)`` the same draws of ``cell_sigma``.
+    x
+        ``(n,)`` log scale of the cells.
+    rng
+        Source of the fresh deviations.
+    min_side
+        Fewest cells on each side of a step.
+
+    Returns
+    -------
+    float
+        ``(1 + #(T_rep >= T)) / (1 + S)``; NaN with fewer than ``2 min_side + 1`` cells.
+    """
+    d = np.asarray(deviations, dtype=np.float64)
+    sigma = np.asarray(cell_sigma, dtype=np.float64).reshape(-1)
+    if d.ndim != 2 or d.shape[0] != sigma.size:
+        raise ValueError(
+            f"deviations must be (draws, cells) with one cell_sigma per draw; got {d.shape} and "
+            f"{sigma.size} sigmas"
+        )
+    realized = step_statistic(d, x, min_side=min_side)
+    if not np.isfinite(realized).any():
+        return float("nan")
+    fresh = sigma[:, None] * rng.standard_normal(d.shape)
+    replicated = step_statistic(fresh, x, min_side=min_side)
+    return float((1.0 + np.sum(replicated >= realized)) / (1.0 + realized.size))
