@@ -50,33 +50,37 @@ def _draws(deviations: np.ndarray, rng: np.random.Generator, sd: float = 0.02) -
 
 def test_step_test_is_calibrated_under_iid_deviations_and_sees_a_step() -> None:
     # a curve's deviations iid Normal(0, sigma) as the smooth model says, its posterior draws
-    # close around them: the p-value is uniform, 5% of them at or below 0.05
+    # close around them: the p-value is uniform, 5% of them at or below 0.05, whatever sigma
     rng = np.random.default_rng(1)
-    sigma = np.full(400, 0.1)
     null_p = [
-        step_test_p(_draws(0.1 * rng.standard_normal(12), rng), sigma, X12, rng=rng)
-        for _ in range(300)
+        step_test_p(_draws(sd * rng.standard_normal(12), rng), X12, rng=rng, n_null=2000)
+        for sd in np.geomspace(0.05, 0.5, 300)
     ]
     rejected = np.mean(np.asarray(null_p) <= 0.05)
     assert 0.02 <= rejected <= 0.09
     assert 0.4 <= np.median(null_p) <= 0.6
-    # a step of 0.69 (CE halved) in the middle of deviations of sd 0.1, with the fitted sigma
-    # widened to 0.25 as a smooth fit does to absorb it: found nearly every time
+    # a step of 0.69 (CE halved) in the middle of deviations of sd 0.1, shrunk toward 0 by the
+    # fit (a common factor) and tilted by its slope (a line): found nearly every time
     shift = np.where(np.arange(12) >= 6, -0.69, 0.0)
     broken_p = [
         step_test_p(
-            _draws(shift - shift.mean() + 0.1 * rng.standard_normal(12), rng),
-            np.full(400, 0.25),
+            _draws(0.6 * (shift + 0.1 * rng.standard_normal(12)) + 0.05 * X12, rng),
             X12,
             rng=rng,
+            n_null=2000,
         )
         for _ in range(50)
     ]
     assert np.mean(np.asarray(broken_p) <= 0.05) >= 0.8
 
 
-def test_step_test_checks_its_shapes() -> None:
+def test_step_test_reads_the_posterior_mean_and_checks_its_shapes() -> None:
     rng = np.random.default_rng(2)
-    with pytest.raises(ValueError, match="one cell_sigma per draw"):
-        step_test_p(np.zeros((10, 12)), np.ones(9), X12, rng=rng)
-    assert np.isnan(step_test_p(np.zeros((10, 4)), np.ones(10), X12[:4], rng=rng))
+    d = 0.1 * rng.standard_normal(12)
+    draws = d + 0.01 * rng.standard_normal((50, 12))
+    p_draws = step_test_p(draws, X12, rng=np.random.default_rng(3))
+    p_mean = step_test_p(draws.mean(axis=0), X12, rng=np.random.default_rng(3))
+    assert p_draws == p_mean
+    with pytest.raises(ValueError, match=r"\(draws, cells\) or \(cells,\)"):
+        step_test_p(np.zeros((2, 10, 12)), X12, rng=rng)
+    assert np.isnan(step_test_p(np.zeros((10, 4)), X12[:4], rng=rng))

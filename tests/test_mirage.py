@@ -449,20 +449,36 @@ def power_cell_calibration() -> pd.Series:
 @pytest.mark.slow
 def test_false_alarm_on_simulated_smooth_truths(power_cell_calibration: pd.Series) -> None:
     # by raw p (computed whether or not the fit passed its diagnostics, so not vacuous) and by
-    # the rule: at most 1 of 10 smooth truths called an excess jump
+    # the rule: at most 1 of 10 smooth truths called an excess jump; nor a latent break
     assert power_cell_calibration["false_alarm_p"] <= 0.10
     assert power_cell_calibration["false_alarm"] <= 0.10
+    assert power_cell_calibration["false_alarm_any"] <= 0.10
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="power target (>= 0.80 for a 2x CE drop, 8 sizes, 200 items) not met: measured at "
-    "most 2/20 by the rule and by raw p in every generation cell (docs/calibration.md); strict, "
-    "so a fix shows up here",
+    reason="power target (>= 0.80 for a 2x CE drop, 8 sizes, 200 items) not met: the jump "
+    "test calls at most 2/20 by the rule and by raw p in every generation cell, and no step "
+    "test of the continuous metric can reach it on this simulator (oracle bound 0.24, "
+    "benchmarks/break_oracle.py; docs/calibration.md); strict, so a fix shows up here",
 )
 def test_power_on_simulated_broken_truths(power_cell_calibration: pd.Series) -> None:
-    assert power_cell_calibration["power_p"] >= 0.80
+    assert power_cell_calibration["power_any"] >= 0.80
+
+
+@pytest.mark.slow
+def test_the_step_test_finds_a_4x_break_with_12_sizes() -> None:
+    # where a step test can see a break (oracle bound 0.90 for CE x 0.25 at 12 sizes): rule 7's
+    # latent_break calls most broken truths and no more than 1 of 10 smooth ones
+    cell = {**_CELL, "mean_length": 5.0, "n_items": 200, "n_sizes": 12, "break_factor": 0.25}
+    result = calibrate([cell], 10, batch_size=10, n_workers=2, progress=False)
+    summary = result.summary.iloc[0]
+    print(summary.to_string())
+    assert summary["false_alarm_break"] <= 0.10
+    assert summary["power_break"] >= 0.70
+    # the verdict itself stays calibrated: the latent break does not make excess_jump calls
+    assert summary["false_alarm"] <= 0.10
 
 
 # --------------------------------------------------------------------------------------------

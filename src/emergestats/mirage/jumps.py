@@ -64,9 +64,9 @@ carry the same verdict.
 
 7. ``latent_break`` (a column beside the verdict, in ``cross_metric`` and ``in_sample``): does
    the latent itself break? The step test of :mod:`emergestats.mirage.breaks` on the smooth
-   fit's cell deviations of the curve (``step_p``: a posterior predictive p-value of the
-   largest line-plus-step improvement, realized against fresh deviations; scale-free, so a
-   ``cell_sigma`` the fit widened to absorb a break does not hide it). The ``step_p`` of one
+   fit's posterior-mean cell deviations of the curve (``step_p``: the p-value of the largest
+   line-plus-step improvement against iid normal deviations; scale-free, so a ``cell_sigma``
+   the fit widened to absorb a break does not hide it). The ``step_p`` of one
    fit's curves are adjusted together like the verdicts' p; ``latent_break`` is 1 when the
    adjusted p <= ``alpha``, 0 otherwise, NaN (not measurable) with fewer than 5 sizes or when
    the fit fails its diagnostics. With ``compare_broken`` the smooth-vs-broken PSIS-LOO is
@@ -244,8 +244,9 @@ class VerdictRule:
             "predicts), and explained_by_metric otherwise. With a calibration, a series whose "
             f"nearest simulated cell has a false-alarm rate above {self.max_false_alarm} is "
             "inconclusive. Beside the verdict, latent_break = 1 when the step test of the "
-            "curve's cell deviations in the smooth fit (step_p, a posterior predictive p of a "
-            "line-plus-step, adjusted over the fit's curves the same way) is <= "
+            "curve's posterior-mean cell deviations in the smooth fit (step_p, the p of a "
+            "line-plus-step against iid normal deviations, adjusted over the fit's curves the "
+            "same way) is <= "
             f"{self.alpha} (NaN with fewer than 5 sizes or when the fit fails its "
             "diagnostics); it never changes the verdict."
         )
@@ -650,7 +651,7 @@ def _run_mode(
             breaks = latent_breaks(
                 smooth,
                 rule,
-                n_draws=n_replicates,
+                n_null=max(n_replicates, 4000),
                 random_seed=random_seed,
                 fit_passed=bool(summary["passed"]),
             )
@@ -758,15 +759,15 @@ def latent_breaks(
     smooth: Fit,
     rule: VerdictRule,
     *,
-    n_draws: int,
+    n_null: int,
     random_seed: int | None,
     fit_passed: bool,
 ) -> dict[tuple[Any, ...], tuple[float, float]]:
     """Rule 7 per curve of a smooth fit: ``(step_p, latent_break)``.
 
-    ``step_p`` is the step test of the curve's cell deviations
-    (:func:`emergestats.mirage.breaks.step_test_p`, ``n_draws`` posterior draws; NaN with fewer
-    than 5 sizes). The ``step_p`` of the fit's curves are adjusted together by ``rule.adjust``;
+    ``step_p`` is the step test of the curve's posterior-mean cell deviations
+    (:func:`emergestats.mirage.breaks.step_test_p`, ``n_null`` null draws; NaN with fewer than
+    5 sizes). The ``step_p`` of the fit's curves are adjusted together by ``rule.adjust``;
     ``latent_break`` is 1 where the adjusted p <= ``rule.alpha``, 0 elsewhere, NaN where
     ``step_p`` is NaN or the fit fails its diagnostics (``fit_passed`` false).
     """
@@ -782,11 +783,7 @@ def latent_breaks(
         .transpose("sample", "cell")
         .to_numpy()
     )
-    sigma = posterior["cell_sigma"].stack(sample=("chain", "draw")).to_numpy().reshape(-1)
     rng = np.random.default_rng(random_seed)
-    if sigma.size > n_draws:
-        keep = np.sort(rng.choice(sigma.size, size=n_draws, replace=False))
-        deviations, sigma = deviations[keep], sigma[keep]
     cell_curve = np.asarray(prepared.cell_curve)
     cell_x = np.asarray(prepared.cell_x, dtype=float)  # type: ignore[union-attr]
     curves = prepared.curves
@@ -796,7 +793,7 @@ def latent_breaks(
         key = tuple(curves[column].iloc[curve] for column in _CURVE)
         keys.append(key)
         p_values.append(
-            step_test_p(deviations[:, cells], sigma, cell_x[cells], rng=rng)
+            step_test_p(deviations[:, cells], cell_x[cells], rng=rng, n_null=n_null)
             if cells.size
             else math.nan
         )
