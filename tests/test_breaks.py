@@ -11,18 +11,18 @@ X12 = np.log(np.geomspace(1e7, 1e11, 12))
 
 
 def test_step_statistic_by_hand() -> None:
-    # six cells, a unit step after the third: a line + step fits exactly (T infinite in
-    # exact arithmetic); the line alone leaves residuals
+    # six cells, a unit step after the third: a quadratic + step fits exactly (T infinite in
+    # exact arithmetic); the quadratic alone leaves residuals
     x = np.arange(6.0)
     step = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 1.0])
     assert step_statistic(step, x) > 1e11
-    # a straight line has nothing for a step to explain: SSR 0 both ways, T = 0
-    assert step_statistic(0.5 - 0.2 * x, x) == pytest.approx(0.0, abs=1e-9)
-    # by hand, steps after cell 2 and 3 allowed (>= 2 cells per side): the better is after 3
+    # a quadratic has nothing for a step to explain: SSR 0 both ways, T = 0
+    assert step_statistic(0.5 - 0.2 * x + 0.03 * x**2, x) == pytest.approx(0.0, abs=1e-9)
+    # by hand, steps before cells 2, 3 and 4 (>= 2 cells per side), the largest reduction
     d = np.array([0.1, -0.1, 0.2, -0.4, -0.2, -0.3])
     best = 0.0
     for k in (2, 3, 4):
-        base = np.column_stack([np.ones(6), x])
+        base = np.column_stack([np.ones(6), x, x**2])
         full = np.column_stack([base, (np.arange(6) >= k).astype(float)])
         ssr0 = np.sum((d - base @ np.linalg.lstsq(base, d, rcond=None)[0]) ** 2)
         ssr1 = np.sum((d - full @ np.linalg.lstsq(full, d, rcond=None)[0]) ** 2)

@@ -65,7 +65,7 @@ carry the same verdict.
 7. ``latent_break`` (a column beside the verdict, in ``cross_metric`` and ``in_sample``): does
    the latent itself break? The step test of :mod:`emergestats.mirage.breaks` on the smooth
    fit's posterior-mean cell deviations of the curve (``step_p``: the p-value of the largest
-   line-plus-step improvement against iid normal deviations; scale-free, so a ``cell_sigma``
+   quadratic-plus-step improvement against iid normal deviations; scale-free, so a ``cell_sigma``
    the fit widened to absorb a break does not hide it). The ``step_p`` of one
    fit's curves are adjusted together like the verdicts' p; ``latent_break`` is 1 when the
    adjusted p <= ``alpha``, 0 otherwise, NaN (not measurable) with fewer than 5 sizes or when
@@ -245,7 +245,7 @@ class VerdictRule:
             f"nearest simulated cell has a false-alarm rate above {self.max_false_alarm} is "
             "inconclusive. Beside the verdict, latent_break = 1 when the step test of the "
             "curve's posterior-mean cell deviations in the smooth fit (step_p, the p of a "
-            "line-plus-step against iid normal deviations, adjusted over the fit's curves the "
+            "quadratic-plus-step against iid normal deviations, adjusted over the fit's curves the "
             "same way) is <= "
             f"{self.alpha} (NaN with fewer than 5 sizes or when the fit fails its "
             "diagnostics); it never changes the verdict."
