@@ -391,7 +391,7 @@ def _scheduler_client(scheduler: str | None) -> Client | None:
     "--broken/--no-broken",
     default=False,
     show_default=True,
-    help="Also fit the broken model per batch: a latent break found by LOO counts (2x the time).",
+    help="Also fit the broken model per batch, for the smooth-vs-broken LOO (2x the time).",
 )
 @click.option("--mode", default="cross_metric", show_default=True, help="The jump test's mode.")
 @click.option(

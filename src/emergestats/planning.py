@@ -13,10 +13,10 @@ TruthPopulation`), breaks them, simulates every item's output at the planned siz
 item lengths resampled from the task's own answers; choice: the task's number of choices with a
 plausible distractor), and runs the jump test on each replicate, batched on
 ``dask.distributed``. Power is the share of broken truths on which the test reports the break
-(:func:`detected`: the verdict ``excess_jump``, or with ``compare_broken=True`` a latent break
-by the smooth-vs-broken LOO); a replicate whose verdict the test withholds (``inconclusive``,
-e.g. a fit that fails its diagnostics) counts as **not detected**, because that is what a user
-of the test would get.
+(:func:`detected`: the verdict ``excess_jump``, or a latent break by the step test of the
+jump test's rule 7, ``latent_break``); a replicate whose verdict the test withholds
+(``inconclusive``, e.g. a fit that fails its diagnostics) counts as **not detected**, because
+that is what a user of the test would get.
 With ``false_alarm=True`` the same number of smooth truths is simulated per candidate and the
 false-alarm rate is measured beside the power; otherwise the planner quotes none.
 
