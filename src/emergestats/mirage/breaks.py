@@ -34,8 +34,9 @@ called none of 20 broken truths at 8 sizes.
 
 What this can and cannot see (measured, ``docs/calibration.md``): the simulator's smooth truths
 bend and its models deviate from their curve (sd about 0.1-0.15 in log CE), so a 2x drop of
-CE at 8 sizes is hardly distinguishable from noise by *any* step statistic (an oracle that knows
-the null distribution exactly detects 24-26% of them); a 4x drop, or 12 sizes, is.
+CE at 8 sizes is hardly distinguishable from noise by *any* step statistic of the continuous
+metric (an oracle that knows the simulator's null exactly finds 26%; this test 3-10 of 20);
+a 4x drop (oracle 77%, this test 19 of 20) or 12 sizes (52% and 99%) is.
 """
 
 from __future__ import annotations

@@ -34,6 +34,9 @@ __all__ = [
     "measured_calibration",
 ]
 
+#: The break whose power the report quotes: per-token CE multiplied by this factor.
+REFERENCE_BREAK: Final[float] = 0.5
+
 #: The measured error rates shipped with the package (a copy of ``docs/calibration.csv``).
 CALIBRATION_RESOURCE: Final[str] = "calibration.csv"
 #: What each fit of an analysis is, in words.
@@ -275,14 +278,19 @@ def calibration_section(analysis: Analysis, rows: list[dict[str, Any]]) -> dict[
     """The measured false alarm and power at the closest measured cell of every tested series.
 
     The closest cell is of the same mode and kind (generation for exact match and pass@k,
-    choice for grade and accuracy), nearest in ``(log n_items, n_sizes / 4)``; when the
-    series' item count or number of sizes is not a measured one, the row says so.
+    choice for grade and accuracy), nearest in ``(log n_items, n_sizes / 4)``, among the cells
+    of the reference break (CE halved, :data:`REFERENCE_BREAK`) where that break was measured;
+    when the series' item count or number of sizes is not a measured one, the row says so.
+    Beside the verdict's rates, the latent-break step test's (``latent_break``, rule 7).
     """
     measured = measured_calibration()
     out_rows = []
     for row in rows:
         kind = _kind_of(str(row["metric_kind"]))
         mine = measured[(measured["mode"] == row["mode"]) & (measured["kind"] == kind)]
+        reference = mine[np.isclose(mine["break_factor"].to_numpy(float), REFERENCE_BREAK)]
+        if not reference.empty:
+            mine = reference
         n_items = row["n_items"] if row["n_items"] is not None else math.nan
         entry: dict[str, Any] = {
             "curve": row["curve"],
@@ -300,6 +308,8 @@ def calibration_section(analysis: Analysis, rows: list[dict[str, Any]]) -> dict[
             "power": None,
             "power_low": None,
             "power_high": None,
+            "false_alarm_break": None,
+            "power_break": None,
             "n_smooth": None,
             "n_broken": None,
             "in_grid": False,
@@ -328,6 +338,8 @@ def calibration_section(analysis: Analysis, rows: list[dict[str, Any]]) -> dict[
             false_alarm_low=_clean(float(near.get("false_alarm_wilson95_low", math.nan))),
             false_alarm_high=_clean(float(near.get("false_alarm_wilson95_high", math.nan))),
             power=float(near["power"]),
+            false_alarm_break=_clean(float(near.get("false_alarm_break", math.nan))),
+            power_break=_clean(float(near.get("power_break", math.nan))),
             power_low=_clean(float(near.get("power_wilson95_low", math.nan))),
             power_high=_clean(float(near.get("power_wilson95_high", math.nan))),
             n_smooth=int(near["n_smooth"]),
@@ -360,6 +372,8 @@ def calibration_section(analysis: Analysis, rows: list[dict[str, Any]]) -> dict[
                 "power",
                 "power_wilson95_low",
                 "power_wilson95_high",
+                "false_alarm_break",
+                "power_break",
             )
             if c in measured.columns
         ],
@@ -372,7 +386,9 @@ def calibration_section(analysis: Analysis, rows: list[dict[str, Any]]) -> dict[
         "all_in_grid": bool(out_rows) and all(r["in_grid"] for r in out_rows),
         "note": (
             "False alarm: the share of smooth truths called excess_jump; power: the share of "
-            "broken truths called excess_jump. Only the cells listed were measured; where a "
+            "broken truths called excess_jump (CE halved within half a decade); latent break: "
+            "the same shares for the step test's latent_break. Only the cells listed were "
+            "measured; where a "
             "series is not one of them its rates are those of the closest cell and are "
             "indicative only."
         ),
