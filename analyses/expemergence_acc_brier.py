@@ -41,6 +41,7 @@ Usage (the data mirror set)::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
@@ -54,7 +55,9 @@ from emergestats.analysis import AnalysisSettings, analyze
 from emergestats.emergence import jump_table
 from emergestats.meta_analysis import high_emergence, verdict_shares
 
-GROUP_MARK = "/brier_group_"
+#: ExpEmergence's difficulty groups: ``<task>/brier_group_<r>of<G>`` (Brier-ranked) and
+#: ``<task>/acc_group_<r>of<G>`` (accuracy-ranked).
+GROUP_PATTERN = r"/(?:brier|acc)_group_\d+of\d+$"
 
 
 def load() -> pd.DataFrame:
@@ -64,7 +67,7 @@ def load() -> pd.DataFrame:
 
 
 def is_group(table: pd.DataFrame) -> pd.Series:
-    return table["subtask"].astype(str).str.contains(GROUP_MARK, regex=False)
+    return table["subtask"].astype(str).str.contains(GROUP_PATTERN, regex=True)
 
 
 def tested_families(table: pd.DataFrame, min_sizes: int) -> pd.DataFrame:
@@ -316,6 +319,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     verdicts.to_csv(args.out / "verdicts.csv", index=False)
     groups.to_csv(args.out / "groups.csv", index=False)
+    (args.out / "fits.json").write_text(json.dumps(notes, indent=1))
     report = "The full report was not written (`--no-report`)."
     if not args.no_report:
         settings = AnalysisSettings(
