@@ -12,34 +12,38 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
-@pytest.mark.realdata
-def test_metric_choice_reduced(data_dir: Path, tmp_path: Path) -> None:
-    result = tmp_path / "metric_choice.md"
+def run_analysis(script: str, *args: str) -> None:
+    """Run ``analyses/<script>`` with ``args`` in a fresh interpreter; fail with its stderr."""
     done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "analyses" / "metric_choice.py"),
-            "--families",
-            "OPT,Pythia",
-            "--draws",
-            "200",
-            "--tune",
-            "300",
-            "--chains",
-            "2",
-            "--no-report",
-            "--out",
-            str(tmp_path / "out"),
-            "--result",
-            str(result),
-        ],
+        [sys.executable, str(ROOT / "analyses" / script), *args],
         capture_output=True,
         text=True,
         timeout=900,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_metric_choice_reduced(data_dir: Path, tmp_path: Path) -> None:
+    result = tmp_path / "metric_choice.md"
+    run_analysis(
+        "metric_choice.py",
+        "--families",
+        "OPT,Pythia",
+        "--draws",
+        "200",
+        "--tune",
+        "300",
+        "--chains",
+        "2",
+        "--no-report",
+        "--out",
+        str(tmp_path / "out"),
+        "--result",
+        str(result),
+    )
     text = result.read_text()
     assert "Reproduced" in text or "Not reproduced" in text
     assert "90% interval coverage" in text
@@ -57,36 +61,28 @@ def test_metric_choice_reduced(data_dir: Path, tmp_path: Path) -> None:
 def test_bigbench_meta_analysis_reduced(data_dir: Path, tmp_path: Path) -> None:
     result = tmp_path / "bigbench_meta.md"
     out = tmp_path / "out"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "analyses" / "bigbench_meta.py"),
-            "--families",
-            "OPT",
-            "--modes",
-            "in_sample",
-            "--draws",
-            "200",
-            "--tune",
-            "300",
-            "--chains",
-            "2",
-            "--replicates",
-            "200",
-            "--n-boot",
-            "500",
-            "--no-retry",
-            "--out",
-            str(out),
-            "--result",
-            str(result),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
+    run_analysis(
+        "bigbench_meta.py",
+        "--families",
+        "OPT",
+        "--modes",
+        "in_sample",
+        "--draws",
+        "200",
+        "--tune",
+        "300",
+        "--chains",
+        "2",
+        "--replicates",
+        "200",
+        "--n-boot",
+        "500",
+        "--no-retry",
+        "--out",
+        str(out),
+        "--result",
+        str(result),
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     text = result.read_text()
     assert "## Reproduced?" in text
     shares = pd.read_csv(out / "shares.csv")
@@ -113,33 +109,25 @@ def test_bigbench_meta_analysis_reduced(data_dir: Path, tmp_path: Path) -> None:
 def test_expemergence_accuracy_against_brier_reduced(data_dir: Path, tmp_path: Path) -> None:
     result = tmp_path / "expemergence_acc_brier.md"
     out = tmp_path / "out"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "analyses" / "expemergence_acc_brier.py"),
-            "--tasks",
-            "hindu_knowledge",
-            "--draws",
-            "100",
-            "--tune",
-            "200",
-            "--chains",
-            "2",
-            "--replicates",
-            "100",
-            "--no-retry",
-            "--no-report",
-            "--out",
-            str(out),
-            "--result",
-            str(result),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
+    run_analysis(
+        "expemergence_acc_brier.py",
+        "--tasks",
+        "hindu_knowledge",
+        "--draws",
+        "100",
+        "--tune",
+        "200",
+        "--chains",
+        "2",
+        "--replicates",
+        "100",
+        "--no-retry",
+        "--no-report",
+        "--out",
+        str(out),
+        "--result",
+        str(result),
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     text = result.read_text()
     assert "## Reproduced?" in text and "hindu_knowledge" in text
     verdicts = pd.read_csv(out / "verdicts.csv")
@@ -162,23 +150,15 @@ def test_vision_analysis_on_the_convolutional_ladder(tmp_path: Path) -> None:
     # test): the manufactured jump of subset accuracy over 32 images is explained by the metric
     result = tmp_path / "vision.md"
     out = tmp_path / "out"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "analyses" / "vision.py"),
-            "--ladders",
-            "ladder-conv",
-            "--out",
-            str(out),
-            "--result",
-            str(result),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
+    run_analysis(
+        "vision.py",
+        "--ladders",
+        "ladder-conv",
+        "--out",
+        str(out),
+        "--result",
+        str(result),
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     text = result.read_text()
     assert "## Reproduced?\n\n**Yes**" in text, text
     assert "is exactly 0 for the 8 smallest models" in text
