@@ -224,6 +224,22 @@ def test_report_rerenders_from_the_saved_folder(tiny: Path) -> None:
     assert len(lines) == 6 and set(lines["fit"]) == {"FAILED"}
 
 
+def test_a_folder_saved_before_the_step_test_still_loads(tiny: Path, tmp_path: Path) -> None:
+    # analyses saved before 2026-12-05 have no step_p column: it reads back as NaN
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny, old)
+    path = old / "jump" / "verdicts.csv"
+    pd.read_csv(path).drop(columns="step_p").to_csv(path, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        analysis = load_analysis(old)
+        current = load_analysis(tiny)
+    assert analysis.jump.verdicts["step_p"].isna().all()
+    assert list(analysis.jump.verdicts.columns) == list(current.jump.verdicts.columns)
+
+
 def test_build_report_is_json_ready(tiny: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -701,11 +701,19 @@ def load_analysis(folder: str | Path) -> Analysis:
     )
 
 
+#: Verdict columns a saved analysis may lack because it predates them (read back as NaN):
+#: ``step_p`` (2026-12-05, rule 7's step test; before it ``latent_break`` came from the LOO).
+COLUMNS_ADDED_LATER: Final[tuple[str, ...]] = ("step_p",)
+
+
 def _verdicts_from_csv(path: Path, columns: list[str], table: pd.DataFrame) -> pd.DataFrame:
     text = ["task", "subtask", "family", "metric", "metric_kind", "mode", "statistic", "verdict"]
     frame = pd.read_csv(
         path, dtype=dict.fromkeys([*text, "reason"], object), keep_default_na=False, na_values=[""]
     )
+    for column in COLUMNS_ADDED_LATER:  # folders saved before the column existed still load
+        if column in columns and column not in frame.columns:
+            frame[column] = np.nan
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataFormatError(f"lacks the column(s) {', '.join(missing)}", path=path)

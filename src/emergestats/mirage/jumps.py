@@ -195,11 +195,10 @@ class VerdictRule:
     max_false_alarm
         With a calibration: the largest false-alarm rate of the nearest grid cell for which a
         verdict is given.
-    break_z
-        The smooth-vs-broken LOO favours a break when ``elpd_diff > break_z * elpd_se``
-        (reported beside ``latent_break``, e.g. in the calibration's ``*_break_raw`` rates).
-    max_pareto_k
-        The Pareto k above which that LOO reading is not trusted.
+    break_z, max_pareto_k
+        Not used by the rule since 2026-12-05 (``latent_break`` was ``elpd_diff > break_z *
+        elpd_se`` of the smooth-vs-broken LOO, withheld above ``max_pareto_k``; it is now the
+        step test); kept so that results saved before then load unchanged.
     """
 
     alpha: float = 0.05
