@@ -29,6 +29,8 @@ from emergestats.errors import (
     SamplerUnavailableError,
 )
 from emergestats.inference import DiagnosticsWarning, Fit, compare, fit, loo
+from emergestats.inference.loo import log_likelihood_cells
+from emergestats.plots import plot_ppc
 
 SIZES = np.geomspace(1e7, 1e11, 6)
 N_REF = 1e9
@@ -126,6 +128,28 @@ def test_fit_holds_all_groups_and_the_config(smooth_fit: Fit, table: pd.DataFram
     assert len(smooth_fit.table) == len(table) == 36
     ppc = smooth_fit.idata["posterior_predictive"]["obs_exact_match"]
     assert ppc.dims == ("chain", "draw", "exact_match_obs") and ppc.dtype.kind == "i"
+
+
+def test_a_fit_can_skip_the_pointwise_and_predictive_groups(table: pd.DataFrame) -> None:
+    lean = fit(
+        table,
+        "smooth",
+        random_seed=11,
+        n_ref=N_REF,
+        log_likelihood=False,
+        posterior_predictive=False,
+        **TINY,
+    )
+    groups = set(lean.idata.children)
+    assert "log_likelihood" not in groups and "posterior_predictive" not in groups
+    assert {"posterior", "sample_stats", "observed_data", "input_table"} <= groups
+    # what needs a skipped group says so; the integrated cell LOO computes its own
+    with pytest.raises(ConfigError, match="log_likelihood=False"):
+        lean.log_likelihood_cells(by="row")
+    with pytest.raises(ConfigError, match="posterior_predictive"):
+        plot_ppc(lean)
+    integrated = log_likelihood_cells(lean, integrate_deviation=True)
+    assert np.isfinite(integrated.to_numpy()).all()
 
 
 def test_curves_table(smooth_fit: Fit) -> None:

@@ -68,6 +68,11 @@ def log_likelihood_cells(
                 "integrate_deviation needs by='cell' and a smooth or broken evaluation fit"
             )
         return integrated_log_likelihood_cells(fit_)
+    if "log_likelihood" not in fit_.idata.children:
+        raise ConfigError(
+            "the fit has no log_likelihood group (it was fitted with log_likelihood=False); "
+            "refit without that option, or use integrate_deviation=True"
+        )
     return _group_cells(fit_, fit_.idata["log_likelihood"].to_dataset(), by=by)
 
 

@@ -606,7 +606,11 @@ def calibrate(
         and is recorded either way.
     **fit_options
         Passed to :func:`emergestats.fit` (``sampler``, ``floor``, ...). Unless given,
-        ``cores=1``: every worker runs its chains on its own core.
+        ``cores=1`` (every worker runs its chains on its own core) and
+        ``log_likelihood=False``, ``posterior_predictive=False``: the test reads only the
+        posterior of its fits (the LOO of ``compare_broken`` computes its own integrated
+        log-likelihood) and then discards them, and those two groups cost about a quarter of a
+        batch's wall time (``benchmarks/mirage.py``).
 
     Returns
     -------
@@ -640,7 +644,7 @@ def calibrate(
     if length_pool is not None and (len(length_pool) == 0 or min(int(n) for n in length_pool) < 1):
         raise ConfigError("length_pool must list positive answer lengths (tokens)")
     rule = rule or VerdictRule(adjust="none")
-    options = {"cores": 1, **fit_options}
+    options = {"cores": 1, "log_likelihood": False, "posterior_predictive": False, **fit_options}
     settings = {
         "mode": mode,
         "n_replicates": n_replicates,
