@@ -1,6 +1,6 @@
 """Throughput of the mirage test's calibration: batched replicates versus one fit per replicate.
 
-Both arms run :func:`emergestats.mirage.calibrate` on the same grid cell, the same replicate
+The arms run :func:`emergestats.mirage.calibrate` on the same grid cell, the same replicate
 seeds and the same ``LocalCluster`` size in one run of this script:
 
 ``batched``
@@ -8,6 +8,9 @@ seeds and the same ``LocalCluster`` size in one run of this script:
     (one compile and one tuning per batch).
 ``naive``
     ``batch_size=1``: one model fit per simulated test.
+``batched_all_groups``
+    ``batched``, but every fit also computes the pointwise log-likelihood and the posterior
+    predictive groups the test does not read (how calibration fits ran before 2026-12-05).
 
 Printed: tests, wall seconds, tests per minute, the share of tests with a verdict, and the
 projected wall time of 1000 tests. Tests per minute include everything (simulation, model
@@ -36,6 +39,7 @@ from emergestats.report.formats import render_table
 def _arm(
     name: str, cell: dict[str, Any], args: argparse.Namespace, batch_size: int
 ) -> dict[str, Any]:
+    groups = name == "batched_all_groups"
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -51,6 +55,8 @@ def _arm(
             sampler=args.sampler,
             rule=VerdictRule(adjust="none", require_diagnostics=not args.no_diagnostics),
             progress=False,
+            log_likelihood=groups,
+            posterior_predictive=groups,
         )
     wall = time.perf_counter() - started
     tests = len(result.replicates)
@@ -196,7 +202,9 @@ def main() -> None:
     parser.add_argument("--length", type=float, default=5.0)
     parser.add_argument("--no-diagnostics", action="store_true", help="ignore the fit gate")
     parser.add_argument("--quick", action="store_true", help="draws = tune = 200")
-    parser.add_argument("--arms", default="batched,naive")
+    parser.add_argument(
+        "--arms", default="batched,naive", help="of batched, naive, batched_all_groups"
+    )
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -217,8 +225,12 @@ def main() -> None:
         "break_factor": 0.5,
     }
     rows = []
-    for arm in args.arms.split(","):
-        size = (args.batch_size or args.n_rep) if arm == "batched" else 1
+    arms = args.arms.split(",")
+    unknown = set(arms) - {"batched", "naive", "batched_all_groups"}
+    if unknown:
+        parser.error(f"unknown arm(s) {', '.join(sorted(unknown))}")
+    for arm in arms:
+        size = 1 if arm == "naive" else (args.batch_size or args.n_rep)
         rows.append(_arm(arm, cell, args, size))
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)

@@ -337,7 +337,8 @@ def extrapolation_benchmark(
         One line per finished fit on stderr (``True``), nothing, or ``progress(done, total, s)``.
     **fit_options
         Passed to :func:`emergestats.fit` (draws, tune, chains, ...). Unless given, ``cores=1``
-        (each worker samples its chains on its own core).
+        (each worker samples its chains on its own core) and no ``log_likelihood`` or
+        ``posterior_predictive`` group (the benchmark reads only the posterior).
 
     Examples
     --------
@@ -364,7 +365,8 @@ def extrapolation_benchmark(
             f"no family with at least {min_sizes} sizes in {', '.join(tables)}"
             + (f" among {', '.join(families)}" if families is not None else "")
         )
-    options = {"cores": 1, **fit_options}
+    # the benchmark reads only the posterior (predict_table): no pointwise or predictive groups
+    options = {"cores": 1, "log_likelihood": False, "posterior_predictive": False, **fit_options}
     run = run_on_cluster(
         [
             (
