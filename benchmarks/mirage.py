@@ -115,6 +115,7 @@ def sweep(args: argparse.Namespace) -> None:
             chains=args.chains,
             sampler=args.sampler,
             random_seed=args.seed,
+            truths=tuple(args.truths.split(",")),
         )
     out = Path(args.sweep)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -187,6 +188,9 @@ def main() -> None:
     parser.add_argument("--cells", default="gen5", help="sweep: comma-separated cell kinds")
     parser.add_argument("--seed", type=int, default=0, help="sweep: seed of the whole sweep")
     parser.add_argument("--break-factor", type=float, default=0.5, help="sweep: CE multiplier")
+    parser.add_argument(
+        "--truths", default="smooth,broken", help="sweep: smooth, broken or both (default)"
+    )
     parser.add_argument("--combine", default=None, help="comma-separated sweep CSVs to summarise")
     parser.add_argument("--to", default="docs/calibration.csv", help="combine: output table")
     parser.add_argument("--n-rep", type=int, default=10, help="replicates per truth")

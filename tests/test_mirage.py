@@ -30,7 +30,7 @@ from emergestats.mirage import (
     calibrate,
     jump_test,
 )
-from emergestats.mirage.calibration import simulate_batch
+from emergestats.mirage.calibration import simulate_batch, summarise_calibration
 from emergestats.mirage.jumps import _apply_rule
 from emergestats.mirage.statistics import jump_statistics_of_replicates, score_resolution
 from emergestats.simulation import CurveTruth, simulate_curve
@@ -407,6 +407,58 @@ def test_tiny_grid_on_a_local_cluster() -> None:
     assert 0 <= summary.loc[0, "false_alarm"] <= 1
     assert result.tests_per_minute > 0
     assert not table.empty
+    # each replicate's fitted slope interval beside the slope its truth has over the sizes
+    smooth_rows = replicates[replicates["truth"] == "smooth"]
+    _, _, curves = simulate_batch(_CELL, "smooth", smooth_rows["seed"][:1].tolist(), {})
+    assert smooth_rows["slope_true"].iloc[0] == pytest.approx(curves[0].b_knowledge)
+    assert (replicates["slope_q05"] < replicates["slope_q95"]).all()
+    assert 0 <= summary.loc[0, "n_slope"] <= 2
+
+
+def test_slope_coverage_counts_smooth_truths_whose_fit_passed() -> None:
+    base = {**_CELL, "verdict": "explained_by_metric", "p_value": 0.5}
+    rows = [
+        # covered, passed
+        {
+            **base,
+            "truth": "smooth",
+            "slope_true": 0.5,
+            "slope_q05": 0.4,
+            "slope_q95": 0.6,
+            "smooth_passed": True,
+        },
+        # missed, passed
+        {
+            **base,
+            "truth": "smooth",
+            "slope_true": 0.7,
+            "slope_q05": 0.4,
+            "slope_q95": 0.6,
+            "smooth_passed": True,
+        },
+        # covered but the fit failed: not counted
+        {
+            **base,
+            "truth": "smooth",
+            "slope_true": 0.5,
+            "slope_q05": 0.1,
+            "slope_q95": 0.9,
+            "smooth_passed": False,
+        },
+        # a broken truth: not counted
+        {
+            **base,
+            "truth": "broken",
+            "slope_true": 0.5,
+            "slope_q05": 0.45,
+            "slope_q95": 0.55,
+            "smooth_passed": True,
+        },
+    ]
+    summary = summarise_calibration(pd.DataFrame(rows)).iloc[0]
+    assert summary["n_slope"] == 2
+    assert summary["slope_coverage"] == pytest.approx(0.5)
+    assert summary["slope_width_median"] == pytest.approx(0.2)
 
 
 # --------------------------------------------------------------------------------------------

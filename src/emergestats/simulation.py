@@ -403,6 +403,10 @@ class SimulatedCurve:
     a, b
         Intercept at ``n_ref`` and slope of the best log-linear fit ``log CE = a - b x`` to the
         truth (without deviations) over ``params``.
+    b_knowledge
+        The same slope in the units a fitted model's choice map uses
+        (:func:`choice_knowledge_ce` of the truth; equal to ``b`` for generation): what a
+        fitted slope estimates.
     ce_curve
         ``(S,)`` the truth's CE at ``params``.
     deviation
@@ -424,6 +428,7 @@ class SimulatedCurve:
     n_ref: float
     a: float
     b: float
+    b_knowledge: float
     ce_curve: FloatArray
     deviation: FloatArray
     ce: FloatArray
@@ -1035,6 +1040,13 @@ def simulate_curve(
     reference = float(np.exp(np.mean(np.log(np.unique(sizes))))) if n_ref is None else n_ref
     ce_curve = truth.ce(sizes)
     a, b = log_linear_fit(sizes, ce_curve, n_ref=reference)
+    b_knowledge = b
+    if kind == "choice":
+        _, b_knowledge = log_linear_fit(
+            sizes,
+            choice_knowledge_ce(ce_curve, n_choices, sharpness=choices.sharpness),
+            n_ref=reference,
+        )
     deviation = rng.normal(0.0, deviation_sd, size=sizes.size)
     ce = ce_curve * np.exp(deviation)
     items = _draw_items(
@@ -1058,6 +1070,7 @@ def simulate_curve(
         n_ref=reference,
         a=a,
         b=b,
+        b_knowledge=b_knowledge,
         ce_curve=ce_curve,
         deviation=deviation,
         ce=ce,

@@ -151,11 +151,13 @@ def simulate_batch(
     seeds: Sequence[int],
     settings: Mapping[str, Any],
 ) -> tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray], list[Any]]:
-    """The simulated table of one batch (tasks ``rep000``, ...), its answer lengths and truths.
+    """The simulated table of one batch (tasks ``rep000``, ...), its answer lengths and curves.
 
     Replicate ``i``'s truth (``log_ce_ref``, slope, floor and curvature drawn from
     :class:`~emergestats.simulation.TruthPopulation`), items and outputs depend only on
-    ``seeds[i]``, so a replicate is the same whatever batch it is fitted in.
+    ``seeds[i]``, so a replicate is the same whatever batch it is fitted in. The third value
+    lists the :class:`~emergestats.simulation.SimulatedCurve` of each replicate (its
+    ``truth``, and ``b_knowledge``: the slope a fit estimates).
     """
     from emergestats.simulation import TruthPopulation, simulate_curve
 
@@ -168,7 +170,7 @@ def simulate_batch(
     pool = settings.get("length_pool")
     tables = []
     lengths: dict[tuple[str, str], np.ndarray] = {}
-    truths = []
+    curves = []
     for replicate, seed in enumerate(seeds):
         rng = np.random.default_rng(seed)
         line = population.draw(rng, n_ref=break_at)
@@ -179,7 +181,6 @@ def simulate_batch(
                 break_factor=float(cell["break_factor"]),
                 break_width=float(settings.get("break_width", 0.25)),
             )
-        truths.append(line)
         curve = simulate_curve(
             line,
             params=params,
@@ -196,12 +197,26 @@ def simulate_batch(
             subset_sizes=(),
             seed=rng,
         )
+        curves.append(curve)
         task = f"rep{replicate:03d}"
         frame = curve.table(task=task, family=_FAMILY)
         tables.append(frame[frame["metric"].isin(_KEPT_METRICS[kind])])
         if kind == "generation":
             lengths[(task, task)] = curve.lengths
-    return pd.concat(tables, ignore_index=True), lengths, truths
+    return pd.concat(tables, ignore_index=True), lengths, curves
+
+
+def _fitted_slopes(fit: Any, mode: str) -> dict[str, tuple[float, float]]:
+    """The 90% interval of each curve's fitted slope ``b``, by task; empty for
+    ``leave_future_out`` (fitted on the early sizes only, it estimates another slope)."""
+    if fit is None or mode == "leave_future_out":
+        return {}
+    curves = fit.curves()
+    b = curves[curves["parameter"] == "b"]
+    return {
+        str(task): (float(q05), float(q95))
+        for task, q05, q95 in zip(b["task"], b["q05"], b["q95"], strict=True)
+    }
 
 
 def simulated_sizes(cell: Mapping[str, Any], settings: Mapping[str, Any]) -> np.ndarray:
@@ -249,13 +264,17 @@ def calibration_batch(
     -------
     pandas.DataFrame
         One row per replicate: the grid columns, ``truth``, ``replicate``, ``seed``, the true
-        slope, the primary statistic's ``observed``, predicted quantiles, ``p_value``,
-        ``verdict``, ``reason``, and ``batch_size`` and ``batch_seconds`` of the batch.
+        slope parameter (``true_slope``), the primary statistic's ``observed``, predicted
+        quantiles, ``p_value``, ``verdict``, ``reason``, the LOO and step-test columns,
+        ``slope_true`` (the truth's best log-linear slope over the sizes in the fitted map's
+        units, ``SimulatedCurve.b_knowledge``) beside the smooth fit's 90% interval of ``b``
+        (``slope_q05``, ``slope_q95``; NaN for ``leave_future_out``), the fits' diagnostics
+        and ``batch_size`` and ``batch_seconds`` of the batch.
     """
     from emergestats.mirage.jumps import jump_test
 
     started = time.perf_counter()
-    table, lengths, truths = simulate_batch(cell, truth, seeds, settings)
+    table, lengths, curves = simulate_batch(cell, truth, seeds, settings)
     options = dict(settings.get("fit_options", {}))
     if lengths:
         options["lengths"] = lengths
@@ -272,16 +291,19 @@ def calibration_batch(
     seconds = time.perf_counter() - started
     passed = {k: bool(v.get("passed")) for k, v in result.diagnostics.items()}
     mode = str(settings.get("mode", "cross_metric"))
+    slopes = _fitted_slopes(result.fits.get(f"{mode}/smooth"), mode)
     rows = []
-    for replicate, (seed, line) in enumerate(zip(seeds, truths, strict=True)):
-        found = primary.loc[f"rep{replicate:03d}"]
+    for replicate, (seed, curve) in enumerate(zip(seeds, curves, strict=True)):
+        task = f"rep{replicate:03d}"
+        found = primary.loc[task]
+        slope_q05, slope_q95 = slopes.get(task, (math.nan, math.nan))
         rows.append(
             {
                 **{c: cell[c] for c in GRID_COLUMNS},
                 "truth": truth,
                 "replicate": first + replicate,
                 "seed": int(seed),
-                "true_slope": line.slope,
+                "true_slope": curve.truth.slope,
                 "observed": found["observed"],
                 "predicted_q05": found["predicted_q05"],
                 "predicted_q50": found["predicted_q50"],
@@ -294,6 +316,9 @@ def calibration_batch(
                 "pareto_k_max": found["pareto_k_max"],
                 "step_p": found["step_p"],
                 "latent_break": found["latent_break"],
+                "slope_true": curve.b_knowledge,
+                "slope_q05": slope_q05,
+                "slope_q95": slope_q95,
                 "smooth_passed": passed.get(f"{mode}/smooth", False),
                 "broken_passed": passed.get(f"{mode}/broken", math.nan),
                 "batch_size": len(seeds),
@@ -322,7 +347,10 @@ def summarise_calibration(
     ``false_alarm``: share of smooth-truth replicates called ``excess_jump`` (an inconclusive
     one is not an alarm); ``power``: the share of broken-truth ones; ``*_p``: the same with
     the raw rule ``p_value <= alpha`` (diagnostics ignored); ``inconclusive_*``: shares
-    withheld; ``meets_false_alarm``: ``false_alarm <= max_false_alarm``.
+    withheld; ``meets_false_alarm``: ``false_alarm <= max_false_alarm``. With the slope columns
+    of :func:`calibration_batch`: ``slope_coverage`` (share of smooth truths whose fit passed its
+    diagnostics with ``slope_true`` inside the 90% interval of ``b``; ``n_slope`` of them) and
+    ``slope_width_median``.
     """
     design = list(DESIGN_COLUMNS)
     smooth = replicates[replicates["truth"] == "smooth"]
@@ -367,9 +395,27 @@ def summarise_calibration(
                 else np.nan,
                 "meets_false_alarm": bool(false_alarm <= max_false_alarm),
                 **extra,
+                **_slope_coverage(null),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _slope_coverage(null: pd.DataFrame) -> dict[str, float]:
+    """Slope coverage of the smooth truths whose fit passed (see :func:`summarise_calibration`)."""
+    if "slope_q05" not in null.columns:
+        return {"n_slope": 0, "slope_coverage": math.nan, "slope_width_median": math.nan}
+    low = null["slope_q05"].to_numpy(dtype=float, na_value=np.nan)
+    high = null["slope_q95"].to_numpy(dtype=float, na_value=np.nan)
+    true = null["slope_true"].to_numpy(dtype=float, na_value=np.nan)
+    passed = null["smooth_passed"].to_numpy(dtype=bool)
+    usable = passed & np.isfinite(low) & np.isfinite(high) & np.isfinite(true)
+    covered = (low <= true) & (true <= high)
+    return {
+        "n_slope": int(usable.sum()),
+        "slope_coverage": float(covered[usable].mean()) if usable.any() else math.nan,
+        "slope_width_median": float(np.median((high - low)[usable])) if usable.any() else math.nan,
+    }
 
 
 def detected(replicates: pd.DataFrame) -> pd.Series:
