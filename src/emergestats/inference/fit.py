@@ -601,8 +601,9 @@ def fit(
         :data:`DEFAULT_NUTPIE_ADAPTATION`, or ``"low_rank"``). ``keep_deterministics=True`` also
         stores the per-row deterministic ``p_token`` (large for big tables; off by default).
         ``log_likelihood=False`` and ``posterior_predictive=False`` skip those two groups: each
-        compiles and runs its own function (about a quarter of a small fit's wall time), and a
-        fit that is only read for its posterior (the calibration's, say) does not need them.
+        compiles and runs its own function (a quarter of the wall time of one calibration
+        batch fitted in a fresh process, far less once the compiled functions are cached), and
+        a fit that is only read for its posterior (the calibration's, say) does not need them.
         Without ``log_likelihood`` the row-wise LOO (:func:`~emergestats.inference.loo.
         log_likelihood_cells` with ``integrate_deviation=False``) is unavailable; without
         ``posterior_predictive``, :func:`~emergestats.plots.plot_ppc`.

@@ -655,8 +655,8 @@ def calibrate(
         ``cores=1`` (every worker runs its chains on its own core) and
         ``log_likelihood=False``, ``posterior_predictive=False``: the test reads only the
         posterior of its fits (the LOO of ``compare_broken`` computes its own integrated
-        log-likelihood) and then discards them, and those two groups cost about a quarter of a
-        batch's wall time (``benchmarks/mirage.py``).
+        log-likelihood) and then discards them (``benchmarks/mirage.py``'s
+        ``batched_all_groups`` arm measures what skipping them saves).
 
     Returns
     -------
