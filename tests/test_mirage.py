@@ -410,7 +410,7 @@ def test_tiny_grid_on_a_local_cluster() -> None:
     # each replicate's fitted slope interval beside the slope its truth has over the sizes
     smooth_rows = replicates[replicates["truth"] == "smooth"]
     _, _, curves = simulate_batch(_CELL, "smooth", smooth_rows["seed"][:1].tolist(), {})
-    assert smooth_rows["slope_true"].iloc[0] == pytest.approx(curves[0].b_knowledge)
+    assert smooth_rows["slope_estimand"].iloc[0] == pytest.approx(curves[0].b_knowledge)
     assert (replicates["slope_q05"] < replicates["slope_q95"]).all()
     assert 0 <= summary.loc[0, "n_slope"] <= 2
 
@@ -422,7 +422,7 @@ def test_slope_coverage_counts_smooth_truths_whose_fit_passed() -> None:
         {
             **base,
             "truth": "smooth",
-            "slope_true": 0.5,
+            "slope_estimand": 0.5,
             "slope_q05": 0.4,
             "slope_q95": 0.6,
             "smooth_passed": True,
@@ -431,7 +431,7 @@ def test_slope_coverage_counts_smooth_truths_whose_fit_passed() -> None:
         {
             **base,
             "truth": "smooth",
-            "slope_true": 0.7,
+            "slope_estimand": 0.7,
             "slope_q05": 0.4,
             "slope_q95": 0.6,
             "smooth_passed": True,
@@ -440,7 +440,7 @@ def test_slope_coverage_counts_smooth_truths_whose_fit_passed() -> None:
         {
             **base,
             "truth": "smooth",
-            "slope_true": 0.5,
+            "slope_estimand": 0.5,
             "slope_q05": 0.1,
             "slope_q95": 0.9,
             "smooth_passed": False,
@@ -449,7 +449,7 @@ def test_slope_coverage_counts_smooth_truths_whose_fit_passed() -> None:
         {
             **base,
             "truth": "broken",
-            "slope_true": 0.5,
+            "slope_estimand": 0.5,
             "slope_q05": 0.45,
             "slope_q95": 0.55,
             "smooth_passed": True,

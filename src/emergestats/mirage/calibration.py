@@ -266,7 +266,7 @@ def calibration_batch(
         One row per replicate: the grid columns, ``truth``, ``replicate``, ``seed``, the true
         slope parameter (``true_slope``), the primary statistic's ``observed``, predicted
         quantiles, ``p_value``, ``verdict``, ``reason``, the LOO and step-test columns,
-        ``slope_true`` (the truth's best log-linear slope over the sizes in the fitted map's
+        ``slope_estimand`` (the truth's best log-linear slope over the sizes in the fitted map's
         units, ``SimulatedCurve.b_knowledge``) beside the smooth fit's 90% interval of ``b``
         (``slope_q05``, ``slope_q95``; NaN for ``leave_future_out``), the fits' diagnostics
         and ``batch_size`` and ``batch_seconds`` of the batch.
@@ -316,7 +316,7 @@ def calibration_batch(
                 "pareto_k_max": found["pareto_k_max"],
                 "step_p": found["step_p"],
                 "latent_break": found["latent_break"],
-                "slope_true": curve.b_knowledge,
+                "slope_estimand": curve.b_knowledge,
                 "slope_q05": slope_q05,
                 "slope_q95": slope_q95,
                 "smooth_passed": passed.get(f"{mode}/smooth", False),
@@ -348,9 +348,9 @@ def summarise_calibration(
     one is not an alarm); ``power``: the share of broken-truth ones; ``*_p``: the same with
     the raw rule ``p_value <= alpha`` (diagnostics ignored); ``inconclusive_*``: shares
     withheld; ``meets_false_alarm``: ``false_alarm <= max_false_alarm``. With the slope columns
-    of :func:`calibration_batch`: ``slope_coverage`` (share of smooth truths whose fit passed its
-    diagnostics with ``slope_true`` inside the 90% interval of ``b``; ``n_slope`` of them) and
-    ``slope_width_median``.
+    of :func:`calibration_batch`: ``slope_coverage`` (share of smooth truths whose fit passed
+    its diagnostics with ``slope_estimand`` inside the 90% interval of ``b``; ``n_slope`` of
+    them) and ``slope_width_median``.
     """
     design = list(DESIGN_COLUMNS)
     smooth = replicates[replicates["truth"] == "smooth"]
@@ -407,7 +407,7 @@ def _slope_coverage(null: pd.DataFrame) -> dict[str, float]:
         return {"n_slope": 0, "slope_coverage": math.nan, "slope_width_median": math.nan}
     low = null["slope_q05"].to_numpy(dtype=float, na_value=np.nan)
     high = null["slope_q95"].to_numpy(dtype=float, na_value=np.nan)
-    true = null["slope_true"].to_numpy(dtype=float, na_value=np.nan)
+    true = null["slope_estimand"].to_numpy(dtype=float, na_value=np.nan)
     passed = null["smooth_passed"].to_numpy(dtype=bool)
     usable = passed & np.isfinite(low) & np.isfinite(high) & np.isfinite(true)
     covered = (low <= true) & (true <= high)
