@@ -562,6 +562,21 @@ def choice_knowledge_ce(ce: npt.ArrayLike, n_choices: int, *, sharpness: float) 
     return -np.log(np.maximum(knowledge, np.finfo(float).tiny))
 
 
+def _knowledge_fit(
+    params: npt.ArrayLike,
+    ce_curve: npt.ArrayLike,
+    n_choices: int | None,
+    choices: ChoiceStructure,
+    *,
+    n_ref: float,
+) -> tuple[float, float]:
+    """The truth's best log-linear ``(a, b)`` in the units a fitted model's map reads: of
+    :func:`choice_knowledge_ce` for a choice task, of the CE itself for generation (``None``)."""
+    if n_choices is not None:
+        ce_curve = choice_knowledge_ce(ce_curve, n_choices, sharpness=choices.sharpness)
+    return log_linear_fit(params, ce_curve, n_ref=n_ref)
+
+
 def draw_answer_lengths(
     n_items: int, *, mean_length: float, dispersion: float = 2.0, seed: Seed = 0
 ) -> IntArray:
@@ -1040,13 +1055,9 @@ def simulate_curve(
     reference = float(np.exp(np.mean(np.log(np.unique(sizes))))) if n_ref is None else n_ref
     ce_curve = truth.ce(sizes)
     a, b = log_linear_fit(sizes, ce_curve, n_ref=reference)
-    b_knowledge = b
-    if kind == "choice":
-        _, b_knowledge = log_linear_fit(
-            sizes,
-            choice_knowledge_ce(ce_curve, n_choices, sharpness=choices.sharpness),
-            n_ref=reference,
-        )
+    _, b_knowledge = _knowledge_fit(
+        sizes, ce_curve, n_choices if kind == "choice" else None, choices, n_ref=reference
+    )
     deviation = rng.normal(0.0, deviation_sd, size=sizes.size)
     ce = ce_curve * np.exp(deviation)
     items = _draw_items(
@@ -1267,13 +1278,9 @@ def simulate_benchmark(
 
         a, b = log_linear_fit(params, ce_curve, n_ref=reference)
         _, b_realised = log_linear_fit(params, ce, n_ref=reference)
-        a_knowledge, b_knowledge = a, b
-        if k_choices is not None:
-            a_knowledge, b_knowledge = log_linear_fit(
-                params,
-                choice_knowledge_ce(ce_curve, k_choices, sharpness=choices.sharpness),
-                n_ref=reference,
-            )
+        a_knowledge, b_knowledge = _knowledge_fit(
+            params, ce_curve, k_choices, choices, n_ref=reference
+        )
         log_d = np.log(items.difficulty)
         truth_rows.append(
             {
