@@ -74,6 +74,12 @@ def _arm(
     }
 
 
+def _batch_sizes(args: argparse.Namespace) -> list[int]:
+    if not args.batch_size:
+        return [args.n_rep]
+    return [int(size) for size in str(args.batch_size).split(",")]
+
+
 _SWEEP_CELLS: dict[str, dict[str, Any]] = {
     "gen5": {"kind": "generation", "n_choices": math.nan, "mean_length": 5.0},
     "gen1": {"kind": "generation", "n_choices": math.nan, "mean_length": 1.0},
@@ -105,7 +111,7 @@ def sweep(args: argparse.Namespace) -> None:
         result = calibrate(
             grid,
             args.n_rep,
-            batch_size=args.batch_size or args.n_rep,
+            batch_size=_batch_sizes(args)[0],
             n_workers=args.workers,
             mode=args.mode,
             compare_broken=args.broken,
@@ -194,7 +200,11 @@ def main() -> None:
     parser.add_argument("--combine", default=None, help="comma-separated sweep CSVs to summarise")
     parser.add_argument("--to", default="docs/calibration.csv", help="combine: output table")
     parser.add_argument("--n-rep", type=int, default=10, help="replicates per truth")
-    parser.add_argument("--batch-size", type=int, default=None, help="default: n-rep")
+    parser.add_argument(
+        "--batch-size",
+        default=None,
+        help="default: n-rep; a comma list (10,20) runs each batched arm at each size",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--replicates", type=int, default=400)
     parser.add_argument("--draws", type=int, default=500)
@@ -234,9 +244,9 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown arm(s) {', '.join(sorted(unknown))}")
     for arm in arms:
-        size = 1 if arm == "naive" else (args.batch_size or args.n_rep)
-        rows.append(_arm(arm, cell, args, size))
-        print(rows[-1], flush=True)
+        for size in [1] if arm == "naive" else _batch_sizes(args):
+            rows.append(_arm(arm, cell, args, size))
+            print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     print(
         f"\ncell: generation L={args.length:g}, {args.items} items, {args.sizes} sizes; "

@@ -152,6 +152,53 @@ def test_a_fit_can_skip_the_pointwise_and_predictive_groups(table: pd.DataFrame)
     assert np.isfinite(integrated.to_numpy()).all()
 
 
+@pytest.mark.skipif(importlib.util.find_spec("nutpie") is None, reason="nutpie not installed")
+def test_nutpie_called_directly_draws_what_pm_sample_would(table: pd.DataFrame) -> None:
+    """``fit`` calls nutpie itself (skipping ``pm.sample``'s step assignment): same draws."""
+    import pymc as pm
+
+    from emergestats.inference.fit import UNJITTERED
+
+    fit_module = importlib.import_module("emergestats.inference.fit")
+    captured: dict[str, pm.Model] = {}
+    original = fit_module._build
+
+    def keep(*args: object, **kwargs: object) -> pm.Model:
+        captured["model"] = original(*args, **kwargs)
+        return captured["model"]
+
+    settings = {"draws": 15, "tune": 30, "chains": 2, "cores": 1, "target_accept": 0.9}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fit_module, "_build", keep)
+        direct = fit(table, "smooth", sampler="nutpie", random_seed=3, n_ref=N_REF, **settings)
+    model = captured["model"]
+    free = {rv.name for rv in model.free_RVs}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        through_pymc = pm.sample(
+            draws=15,
+            tune=30,
+            chains=2,
+            cores=1,
+            random_seed=3,
+            model=model,
+            nuts_sampler="nutpie",
+            progressbar=False,
+            compute_convergence_checks=False,
+            var_names=sorted(free),
+            nuts={"target_accept": 0.9, "max_treedepth": 10, "adaptation": "diag"},
+            compile_kwargs={
+                "jitter_rvs": {rv for rv in model.free_RVs if rv.name not in UNJITTERED},
+                "initial_points": {k: v for k, v in model.emergestats_start.items() if k in free},
+            },
+        )
+    for name in sorted(free):
+        np.testing.assert_array_equal(
+            direct.posterior[name].to_numpy(), through_pymc["posterior"][name].to_numpy()
+        )
+    assert {"constant_data", "observed_data", "sample_stats"} <= set(direct.idata.children)
+
+
 def test_curves_table(smooth_fit: Fit) -> None:
     curves = smooth_fit.curves()
     assert list(curves.columns) == [
