@@ -30,7 +30,13 @@ from emergestats.mirage import (
     calibrate,
     jump_test,
 )
-from emergestats.mirage.calibration import simulate_batch, summarise_calibration
+from emergestats.mirage.calibration import (
+    CalibrationResult,
+    closest_cells,
+    nearest_cells,
+    simulate_batch,
+    summarise_calibration,
+)
 from emergestats.mirage.jumps import _apply_rule
 from emergestats.mirage.statistics import jump_statistics_of_replicates, score_resolution
 from emergestats.simulation import CurveTruth, simulate_curve
@@ -459,6 +465,57 @@ def test_slope_coverage_counts_smooth_truths_whose_fit_passed() -> None:
     assert summary["n_slope"] == 2
     assert summary["slope_coverage"] == pytest.approx(0.5)
     assert summary["slope_width_median"] == pytest.approx(0.2)
+
+
+def _summary_cell(**values: Any) -> dict[str, Any]:
+    cell = {
+        "kind": "choice",
+        "n_choices": math.nan,
+        "mean_length": math.nan,
+        "n_items": 200,
+        "n_sizes": 8,
+        "break_factor": 0.5,
+        "false_alarm": 0.0,
+        "power": 0.5,
+    }
+    return {**cell, **values}
+
+
+def test_the_closest_cell_matches_the_number_of_choices_where_known() -> None:
+    summary = pd.DataFrame(
+        [
+            _summary_cell(n_choices=2, false_alarm=0.0, power=0.3),
+            _summary_cell(n_choices=4, false_alarm=0.05, power=0.6),
+            _summary_cell(kind="generation", mean_length=5.0, n_items=1000, false_alarm=0.1),
+            _summary_cell(kind="generation", mean_length=5.0, n_items=200, false_alarm=0.02),
+        ]
+    )
+    ten = closest_cells(summary, "choice", 540.0, 12, n_choices=10)
+    assert ten["n_choices"].tolist() == [4]  # |log 4/10| < |log 2/10|
+    assert closest_cells(summary, "choice", 540.0, 12, n_choices=2)["n_choices"].tolist() == [2]
+    assert len(closest_cells(summary, "choice", 540.0, 12)) == 2  # K unknown: both tie
+    assert closest_cells(summary, "generation", 800.0, 8)["n_items"].tolist() == [1000]
+    assert closest_cells(summary, "generation", math.nan, 8)["n_items"].tolist() == [200]
+    assert closest_cells(summary[summary["kind"] == "generation"], "choice", 200, 8).empty
+
+    verdicts = pd.DataFrame(
+        {
+            "metric_kind": ["accuracy", "multiple_choice_grade", "exact_match"],
+            "n_items": [540.0, 540.0, 800.0],
+            "n_sizes": [12, 12, 8],
+            "n_choices": [10.0, math.nan, math.nan],
+        }
+    )
+    result = CalibrationResult(replicates=pd.DataFrame(), summary=summary, wall_seconds=0.0)
+    cells = nearest_cells(verdicts, result)
+    assert cells["cell"].tolist() == [
+        "choice K=4, 200 items, 8 sizes",
+        "choice K=2, 200 items, 8 sizes; choice K=4, 200 items, 8 sizes",
+        "generation L=5, 1000 items, 8 sizes",
+    ]
+    # over what the row does not know, the worst rates
+    assert cells["false_alarm"].tolist() == [0.05, 0.05, 0.1]
+    assert cells["power"].tolist() == [0.6, 0.3, 0.5]
 
 
 # --------------------------------------------------------------------------------------------

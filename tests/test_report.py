@@ -200,12 +200,12 @@ def test_calibration_names_the_closest_cell_and_the_caveat(tiny: Path) -> None:
     assert row["in_grid"] is False and "indicative only" in row["caveat"]
     assert row["false_alarm"] == 0.05 and row["false_alarm_high"] == pytest.approx(0.2361, abs=1e-3)
     assert row["false_alarm_break"] == 0.05 and row["power_break"] == 0.55
-    # accuracy of a choice task: the closest choice cell (both K = 2 and 4 were measured at 200
-    # items and 8 sizes; the first listed is the nearest), flagged as indicative
+    # accuracy of the ladder's ten-class task: of the measured choice cells (K = 2 and 4 at 200
+    # items and 8 sizes) the one nearer ten choices, flagged as indicative
     accuracy = [r for r in rows if r["metric"] == "accuracy" and r["mode"] == "cross_metric"]
-    assert (
-        accuracy[0]["cell"].startswith("choice K=") and "indicative only" in accuracy[0]["caveat"]
-    )
+    assert accuracy[0]["n_choices"] == 10
+    assert accuracy[0]["cell"] == "choice K=4, 200 items, 8 sizes"
+    assert "10 choices" in accuracy[0]["caveat"] and "indicative only" in accuracy[0]["caveat"]
     in_sample = [r for r in rows if r["mode"] == "in_sample"]
     assert all("not measured" in r["caveat"] for r in in_sample)
 

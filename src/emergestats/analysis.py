@@ -703,7 +703,7 @@ def load_analysis(folder: str | Path) -> Analysis:
 
 #: Verdict columns a saved analysis may lack because it predates them (read back as NaN):
 #: ``step_p`` (2026-12-05, rule 7's step test; before it ``latent_break`` came from the LOO).
-COLUMNS_ADDED_LATER: Final[tuple[str, ...]] = ("step_p",)
+COLUMNS_ADDED_LATER: Final[tuple[str, ...]] = ("step_p", "n_choices")
 
 
 def _verdicts_from_csv(path: Path, columns: list[str], table: pd.DataFrame) -> pd.DataFrame:

@@ -59,8 +59,10 @@ __all__ = [
     "CalibrationResult",
     "calibrate",
     "calibration_batch",
+    "closest_cells",
     "default_grid",
     "detected",
+    "kind_of_metric",
     "nearest_cells",
     "proportion_interval",
     "simulate_batch",
@@ -506,13 +508,45 @@ class CalibrationResult:
         return self.summary[~self.summary["meets_false_alarm"]]
 
 
+def kind_of_metric(metric_kind: str) -> str:
+    """The calibration grid's task kind of a tested metric kind: exact match and pass@k are
+    ``generation``, grade and accuracy ``choice``."""
+    return "generation" if metric_kind in ("exact_match", "pass_at_k") else "choice"
+
+
+def closest_cells(
+    summary: pd.DataFrame,
+    kind: str,
+    n_items: float,
+    n_sizes: float,
+    n_choices: float = math.nan,
+) -> pd.DataFrame:
+    """The measured cells of ``kind`` nearest to a tested series' design (all ties).
+
+    Distance: ``|log(items / n_items)| + |sizes - n_sizes| / 4``, plus ``|log(K / n_choices)|``
+    for a choice series whose number of choices is known (a ten-choice task is nearer the K = 4
+    cell than the K = 2 one). An unknown item count counts as 100. Empty when no cell of the
+    kind was measured.
+    """
+    mine = summary[summary["kind"] == kind]
+    if mine.empty:
+        return mine
+    items = n_items if math.isfinite(n_items) else 100.0
+    distance = np.abs(np.log(mine["n_items"].to_numpy(float) / items)) + (
+        np.abs(mine["n_sizes"].to_numpy(float) - float(n_sizes)) / 4.0
+    )
+    if kind == "choice" and math.isfinite(n_choices) and n_choices > 0:
+        distance = distance + np.abs(np.log(mine["n_choices"].to_numpy(float) / n_choices))
+    return mine[np.isclose(distance, distance.min())]
+
+
 def nearest_cells(verdicts: pd.DataFrame, calibration: CalibrationResult) -> pd.DataFrame:
     """For every verdict row, the calibration cell nearest to its design: label, false alarm, power.
 
-    The cell of the same kind (``exact_match`` and ``pass_at_k``: generation; grade and
-    accuracy: choice) nearest in ``(log n_items, n_sizes)``; over the dimensions a verdict row
-    does not know (answer length, number of choices, break factor) the *worst* false alarm and
-    the *lowest* power are taken.
+    The cells of :func:`closest_cells` (same kind; nearest in items, sizes and, for a choice
+    series that says it, the number of choices); over the dimensions a verdict row does not
+    know (answer length, the number of choices where unknown, break factor) the *worst* false
+    alarm and the *lowest* power are taken.
     """
     summary = calibration.summary
     out = pd.DataFrame(
@@ -524,19 +558,20 @@ def nearest_cells(verdicts: pd.DataFrame, calibration: CalibrationResult) -> pd.
         index=verdicts.index,
     )
     for index, row in verdicts.iterrows():
-        kind = "generation" if row["metric_kind"] in ("exact_match", "pass_at_k") else "choice"
-        mine = summary[summary["kind"] == kind]
-        if mine.empty:
+        kind = kind_of_metric(str(row["metric_kind"]))
+        near = closest_cells(
+            summary,
+            kind,
+            float(row["n_items"]),
+            float(row["n_sizes"]),
+            float(row.get("n_choices", math.nan)),
+        )
+        if near.empty:
             continue
-        items = row["n_items"] if np.isfinite(row["n_items"]) else 100.0
-        distance = (
-            np.abs(np.log(mine["n_items"].to_numpy(float) / items))
-            + np.abs(mine["n_sizes"].to_numpy(float) - float(row["n_sizes"])) / 4.0
+        labels = sorted(
+            {_cell_label({str(k): v for k, v in c.items()}) for c in near.to_dict("records")}
         )
-        near = mine[distance == distance.min()]
-        out.at[index, "cell"] = (
-            f"{kind}, {int(near['n_items'].iloc[0])} items, {int(near['n_sizes'].iloc[0])} sizes"
-        )
+        out.at[index, "cell"] = labels[0] if len(labels) == 1 else "; ".join(labels)
         out.at[index, "false_alarm"] = float(near["false_alarm"].max())
         out.at[index, "power"] = float(near["power"].min())
     return out

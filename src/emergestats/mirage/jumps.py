@@ -150,6 +150,7 @@ VERDICT_COLUMNS: Final[tuple[str, ...]] = (
     "primary",
     "n_sizes",
     "n_items",
+    "n_choices",
     "observed",
     "predicted_q05",
     "predicted_q50",
@@ -414,22 +415,28 @@ class _Series:
     sizes: np.ndarray
     n_items: float
     kind: str
+    n_choices: float = math.nan
     reason: str = ""
 
 
 def _series_of(table: pd.DataFrame) -> list[_Series]:
+    from emergestats.models.prepare import row_choices
+
     tested = table[table["metric_kind"].isin(TESTED_KINDS)]
     out = []
     for key, rows in tested.groupby(_SERIES, sort=True, dropna=False):
         n_items = pd.to_numeric(rows["n_items"], errors="coerce").to_numpy(float, na_value=np.nan)
         finite = n_items[np.isfinite(n_items)]
+        choices = row_choices(rows)
+        choices = choices[np.isfinite(choices)]
         out.append(
             _Series(
                 key=tuple(key),
                 rows=rows.index.to_numpy(),
                 sizes=np.unique(rows["params"].to_numpy(float)),
-                n_items=float(np.median(finite)) if finite.size else float("nan"),
+                n_items=float(np.median(finite)) if finite.size else math.nan,
                 kind=str(rows["metric_kind"].iloc[0]),
+                n_choices=float(np.median(choices)) if choices.size else math.nan,
             )
         )
     return out
@@ -590,6 +597,7 @@ def _empty_record(s: _Series, mode: str, statistic: str, rule: VerdictRule) -> d
         primary=statistic == rule.statistic,
         n_sizes=int(s.sizes.size),
         n_items=s.n_items,
+        n_choices=s.n_choices,
     )
     for column in VERDICT_COLUMNS:
         record.setdefault(column, np.nan)

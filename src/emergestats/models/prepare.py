@@ -312,6 +312,19 @@ def _choices_from_chance(chance: np.ndarray) -> np.ndarray:
         return np.where(valid, 1.0 / np.where(valid, chance, 1.0), np.nan)
 
 
+def row_choices(table: pd.DataFrame) -> np.ndarray:
+    """Number of choices each grade or accuracy row says it has (NaN for other rows).
+
+    The row's own ``n_choices`` where given (>= 2), else ``1 / chance``; NaN where neither
+    tells it.
+    """
+    kind = table["metric_kind"].to_numpy(dtype=object).astype(str)
+    given = _column(table, "n_choices")
+    given = np.where(np.isfinite(given) & (given >= 2), given, np.nan)
+    own = np.where(np.isfinite(given), given, _choices_from_chance(_column(table, "chance")))
+    return np.where(np.isin(kind, ("multiple_choice_grade", "accuracy")), own, np.nan)
+
+
 def _brier_chance_to_choices(chance: float, form: str) -> float:
     """Number of choices whose guessing Brier score (even spread) is ``chance`` (NaN if none)."""
     if not np.isfinite(chance) or chance <= 0:
@@ -452,8 +465,7 @@ def _prepare_observations(
     given = _column(table, "n_choices")
     given = np.where(np.isfinite(given) & (given >= 2), given, np.nan)
     choice_rows = np.isin(kind, ("multiple_choice_grade", "accuracy"))
-    own = np.where(np.isfinite(given), given, _choices_from_chance(chance))
-    n_choices = np.where(choice_rows, own, np.nan)
+    n_choices = row_choices(table)
     curve_choices = np.full(len(labels), np.nan)
     for position in range(len(labels)):
         mine = np.concatenate(

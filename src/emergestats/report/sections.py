@@ -270,23 +270,22 @@ def headline(analysis: Analysis, rows: list[dict[str, Any]]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def _kind_of(metric_kind: str) -> str:
-    return "generation" if metric_kind in ("exact_match", "pass_at_k") else "choice"
-
-
 def calibration_section(analysis: Analysis, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The measured false alarm and power at the closest measured cell of every tested series.
 
     The closest cell is of the same mode and kind (generation for exact match and pass@k,
-    choice for grade and accuracy), nearest in ``(log n_items, n_sizes / 4)``, among the cells
-    of the reference break (CE halved, :data:`REFERENCE_BREAK`) where that break was measured;
-    when the series' item count or number of sizes is not a measured one, the row says so.
-    Beside the verdict's rates, the latent-break step test's (``latent_break``, rule 7).
+    choice for grade and accuracy), nearest by :func:`~emergestats.mirage.calibration.
+    closest_cells` (items, sizes and, for a choice series, its number of choices), among the
+    cells of the reference break (CE halved, :data:`REFERENCE_BREAK`) where that break was
+    measured; when the series' design is not a measured one, the row says so. Beside the
+    verdict's rates, the latent-break step test's (``latent_break``, rule 7).
     """
+    from emergestats.mirage.calibration import closest_cells, kind_of_metric
+
     measured = measured_calibration()
     out_rows = []
     for row in rows:
-        kind = _kind_of(str(row["metric_kind"]))
+        kind = kind_of_metric(str(row["metric_kind"]))
         mine = measured[(measured["mode"] == row["mode"]) & (measured["kind"] == kind)]
         reference = mine[np.isclose(mine["break_factor"].to_numpy(float), REFERENCE_BREAK)]
         if not reference.empty:
@@ -300,6 +299,7 @@ def calibration_section(analysis: Analysis, rows: list[dict[str, Any]]) -> dict[
             "verdict": row["verdict"],
             "n_items": row["n_items"],
             "n_sizes": row["n_sizes"],
+            "n_choices": row.get("n_choices"),
             "fit_passed": row["fit_passed"],
             "cell": None,
             "false_alarm": None,
@@ -321,16 +321,13 @@ def calibration_section(analysis: Analysis, rows: list[dict[str, Any]]) -> dict[
             )
             out_rows.append(entry)
             continue
-        items = n_items if math.isfinite(n_items) else 100.0
-        distance = (
-            np.abs(np.log(mine["n_items"].to_numpy(float) / items))
-            + np.abs(mine["n_sizes"].to_numpy(float) - float(row["n_sizes"])) / 4.0
-        )
-        near = mine.iloc[int(np.argmin(distance))]
+        n_choices = float(row["n_choices"]) if row.get("n_choices") is not None else math.nan
+        near = closest_cells(mine, kind, n_items, float(row["n_sizes"]), n_choices).iloc[0]
         in_grid = bool(
             math.isfinite(n_items)
             and float(near["n_items"]) == float(n_items)
             and int(near["n_sizes"]) == int(row["n_sizes"])
+            and (kind != "choice" or float(near["n_choices"]) == n_choices)
         )
         entry.update(
             cell=str(near["cell"]),
@@ -347,13 +344,16 @@ def calibration_section(analysis: Analysis, rows: list[dict[str, Any]]) -> dict[
             break_factor=float(near["break_factor"]),
             in_grid=in_grid,
         )
+        design = f"{format_number(n_items)} items and {row['n_sizes']} sizes"
+        if kind == "choice":
+            known = math.isfinite(n_choices)
+            design = f"{format_number(n_choices) if known else 'unknown'} choices, {design}"
         if in_grid:
-            entry["caveat"] = "measured at this series' item count and number of sizes"
+            entry["caveat"] = f"measured at this series' design ({design})"
         else:
             entry["caveat"] = (
-                f"this series has {format_number(n_items)} items and {row['n_sizes']} sizes, "
-                f"which is not a measured cell; the closest measured cell ({near['cell']}) is "
-                "shown, and its rates are indicative only"
+                f"this series has {design}, which is not a measured cell; the closest "
+                f"measured cell ({near['cell']}) is shown, and its rates are indicative only"
             )
         out_rows.append(entry)
     measured_rows = measured.loc[
