@@ -13,7 +13,9 @@ version, model spec version and a model id). :class:`Fit`'s methods delegate to
 
 Sampler choice
 --------------
-``sampler`` is one of ``"numpyro"``, ``"nutpie"`` or ``"pymc"`` (``pm.sample(nuts_sampler=...)``).
+``sampler`` is one of ``"numpyro"``, ``"nutpie"`` or ``"pymc"`` (``pm.sample(nuts_sampler=...)``;
+nutpie is called directly, as ``pm.sample`` would, without its step assignment: see
+:func:`_sample_nutpie`).
 The default, :data:`DEFAULT_SAMPLER`, is the fastest per effective draw measured here (see its
 docstring for the numbers). A sampler whose package is not installed raises
 :class:`~emergestats.errors.SamplerUnavailableError` naming ``pip install emergestats[samplers]``.
@@ -25,6 +27,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -271,8 +274,6 @@ def _sample_nutpie(
     seed gives the same draws as before), at least one tuning step, the tuning draws dropped,
     ``max_treedepth`` as nutpie's ``maxdepth``, and the constant and observed data groups.
     """
-    import time
-
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
     from pymc.util import get_random_generator
