@@ -59,8 +59,11 @@ carry the same verdict.
 5. ``explained_by_metric`` otherwise: the observed jump lies inside what metric choice alone
    produces from a smooth latent.
 6. With a calibration (``calibration=``, :func:`emergestats.mirage.calibrate`), a series whose
-   nearest simulated grid cell has a false-alarm rate above ``max_false_alarm`` (0.10) becomes
-   ``inconclusive`` by rule, and every row reports the nearest cell's false alarm and power.
+   nearest simulated grid cell (:func:`~emergestats.mirage.calibration.closest_cells`: same
+   task kind, nearest in items, sizes and, for a grade or accuracy series, its number of
+   choices ``n_choices``; the worst rate over what the row does not know) has a false-alarm
+   rate above ``max_false_alarm`` (0.10) becomes ``inconclusive`` by rule, and every row
+   reports the nearest cell's false alarm and power.
 
 7. ``latent_break`` (a column beside the verdict, in ``cross_metric`` and ``in_sample``): does
    the latent itself break? The step test of :mod:`emergestats.mirage.breaks` on the smooth
