@@ -487,6 +487,7 @@ def test_the_closest_cell_matches_the_number_of_choices_where_known() -> None:
             _summary_cell(n_choices=2, false_alarm=0.0, power=0.3),
             _summary_cell(n_choices=4, false_alarm=0.05, power=0.6),
             _summary_cell(kind="generation", mean_length=5.0, n_items=1000, false_alarm=0.1),
+            _summary_cell(kind="generation", mean_length=20.0, n_items=1000, false_alarm=0.0),
             _summary_cell(kind="generation", mean_length=5.0, n_items=200, false_alarm=0.02),
         ]
     )
@@ -494,7 +495,7 @@ def test_the_closest_cell_matches_the_number_of_choices_where_known() -> None:
     assert ten["n_choices"].tolist() == [4]  # |log 4/10| < |log 2/10|
     assert closest_cells(summary, "choice", 540.0, 12, n_choices=2)["n_choices"].tolist() == [2]
     assert len(closest_cells(summary, "choice", 540.0, 12)) == 2  # K unknown: both tie
-    assert closest_cells(summary, "generation", 800.0, 8)["n_items"].tolist() == [1000]
+    assert closest_cells(summary, "generation", 800.0, 8)["n_items"].tolist() == [1000, 1000]
     assert closest_cells(summary, "generation", math.nan, 8)["n_items"].tolist() == [200]
     assert closest_cells(summary[summary["kind"] == "generation"], "choice", 200, 8).empty
 
@@ -510,8 +511,8 @@ def test_the_closest_cell_matches_the_number_of_choices_where_known() -> None:
     cells = nearest_cells(verdicts, result)
     assert cells["cell"].tolist() == [
         "choice K=4, 200 items, 8 sizes",
-        "choice K=2, 200 items, 8 sizes; choice K=4, 200 items, 8 sizes",
-        "generation L=5, 1000 items, 8 sizes",
+        "choice K=2|4, 200 items, 8 sizes",
+        "generation L=5|20, 1000 items, 8 sizes",
     ]
     # over what the row does not know, the worst rates
     assert cells["false_alarm"].tolist() == [0.05, 0.05, 0.1]

@@ -568,13 +568,23 @@ def nearest_cells(verdicts: pd.DataFrame, calibration: CalibrationResult) -> pd.
         )
         if near.empty:
             continue
-        labels = sorted(
-            {_cell_label({str(k): v for k, v in c.items()}) for c in near.to_dict("records")}
-        )
-        out.at[index, "cell"] = labels[0] if len(labels) == 1 else "; ".join(labels)
+        out.at[index, "cell"] = _cells_label(near)
         out.at[index, "false_alarm"] = float(near["false_alarm"].max())
         out.at[index, "power"] = float(near["power"].min())
     return out
+
+
+def _cells_label(cells: pd.DataFrame) -> str:
+    """One label for tied cells, e.g. ``generation L=1|5|20, 200 items, 8 sizes``."""
+    records = [{str(k): v for k, v in c.items()} for c in cells.to_dict("records")]
+    labels = sorted({_cell_label(r) for r in records})
+    design = cells.loc[:, ["kind", "n_items", "n_sizes"]].drop_duplicates()
+    if len(labels) == 1 or len(design) > 1:
+        return "; ".join(labels)
+    kind, items, sizes = design.iloc[0]
+    column, name = ("n_choices", "K") if kind == "choice" else ("mean_length", "L")
+    values = "|".join(f"{v:g}" for v in sorted(set(cells[column].astype(float))))
+    return f"{kind} {name}={values}, {int(items)} items, {int(sizes)} sizes"
 
 
 def _batches(
