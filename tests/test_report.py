@@ -201,11 +201,12 @@ def test_calibration_names_the_closest_cell_and_the_caveat(tiny: Path) -> None:
     assert row["in_grid"] is False and "indicative only" in row["caveat"]
     assert row["false_alarm"] == 0.0 and row["false_alarm_high"] == pytest.approx(0.1611, abs=1e-3)
     assert row["false_alarm_break"] == 0.0 and row["power_break"] == 0.25
-    # accuracy of the ladder's ten-class task: of the measured choice cells (K = 2 and 4 at 200
-    # items and 8 sizes) the one nearer ten choices, flagged as indicative
+    # accuracy of the ladder's ten-class task (540 images): of the measured choice cells (K = 2
+    # and 4 at 200 items, K = 4 at 1,000; 8 sizes) the nearest in items and in the number of
+    # choices, flagged as indicative
     accuracy = [r for r in rows if r["metric"] == "accuracy" and r["mode"] == "cross_metric"]
     assert accuracy[0]["n_choices"] == 10
-    assert accuracy[0]["cell"] == "choice K=4, 200 items, 8 sizes"
+    assert accuracy[0]["cell"] == "choice K=4, 1000 items, 8 sizes"
     assert "10 choices" in accuracy[0]["caveat"] and "indicative only" in accuracy[0]["caveat"]
     in_sample = [r for r in rows if r["mode"] == "in_sample"]
     assert all("not measured" in r["caveat"] for r in in_sample)
