@@ -382,6 +382,16 @@ def test_simulated_batch_is_the_same_whatever_the_batching() -> None:
     assert alone.loc[em, "score"].iloc[-1] > smooth.loc[em, "score"].iloc[-1]
 
 
+def test_simulated_batch_without_model_deviations_follows_the_truths_curve() -> None:
+    _, _, (usual,) = simulate_batch(_CELL, "smooth", [6], {})
+    _, _, (population,) = simulate_batch(_CELL, "smooth", [6], {"deviation_sd": 0.0})
+    assert np.all(usual.deviation != 0.0)
+    np.testing.assert_array_equal(population.deviation, 0.0)
+    np.testing.assert_array_equal(population.ce, population.ce_curve)
+    # the same truth either way: the deviation sd changes the outputs, not the curve drawn
+    np.testing.assert_array_equal(population.ce_curve, usual.ce_curve)
+
+
 def test_tiny_grid_on_a_local_cluster() -> None:
     seen: list[tuple[int, int]] = []
     result = calibrate(

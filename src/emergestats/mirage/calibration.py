@@ -159,7 +159,9 @@ def simulate_batch(
     :class:`~emergestats.simulation.TruthPopulation`), items and outputs depend only on
     ``seeds[i]``, so a replicate is the same whatever batch it is fitted in. The third value
     lists the :class:`~emergestats.simulation.SimulatedCurve` of each replicate (its
-    ``truth``, and ``b_knowledge``: the slope a fit estimates).
+    ``truth``, and ``b_knowledge``: the slope a fit estimates). ``settings["deviation_sd"]``
+    (default 0.1, :func:`~emergestats.simulation.simulate_curve`'s) is the sd of each model's
+    deviation of log CE from the truth's curve; 0 gives the truth's population curve.
     """
     from emergestats.simulation import TruthPopulation, simulate_curve
 
@@ -197,6 +199,7 @@ def simulate_batch(
             mean_length=float(cell["mean_length"]) if kind == "generation" else 1.0,
             pass_k=(),
             subset_sizes=(),
+            deviation_sd=float(settings.get("deviation_sd", 0.1)),
             seed=rng,
         )
         curves.append(curve)
