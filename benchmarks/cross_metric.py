@@ -153,7 +153,11 @@ def _curve_keys(frame: pd.DataFrame) -> pd.Series:
 def _fit(rows: pd.DataFrame, args: argparse.Namespace) -> tuple[Any, list[str]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        options = {} if args.adaptation is None else {"adaptation": args.adaptation}
+        options: dict[str, Any] = {}
+        if args.adaptation is not None:
+            options["adaptation"] = args.adaptation
+        if args.target_accept is not None:
+            options["target_accept"] = args.target_accept
         fit = es.fit(
             rows,
             random_seed=args.seed,
@@ -299,6 +303,12 @@ def main() -> None:
         choices=("diag", "low_rank"),
         default=None,
         help="nutpie's mass-matrix adaptation (default: the package's)",
+    )
+    parser.add_argument(
+        "--target-accept",
+        type=float,
+        default=None,
+        help="NUTS target acceptance (default: the package's)",
     )
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
