@@ -260,6 +260,52 @@ def test_item_model_dims_and_likelihoods() -> None:
     assert all(np.isfinite(v) for v in model.point_logps().values())
 
 
+def _per_word_table() -> pd.DataFrame:
+    """Curve ``words``: per-word log-likelihoods only; curve ``mixed``: the same plus an
+    exact match in tokens (which pins its level apart from the tokens per word)."""
+    table = make_table(tasks=("words", "mixed"))
+    table = table[~((table["task"] == "words") & (table["metric_kind"] == "exact_match"))]
+    table = table.reset_index(drop=True)
+    table["unit"] = np.where(table["metric_kind"] == "log_likelihood", "word", "token")
+    return table
+
+
+@pytest.mark.parametrize("builder", [build_smooth_model, build_broken_model])
+def test_a_per_word_only_curve_samples_its_level_plus_log_tokens_per_word(builder) -> None:
+    model = builder(_per_word_table(), centered=None)
+    assert "tokens_per_unit_z" in model.named_vars
+    a_of = pytensor.function(
+        model.value_vars, model.replace_rvs_by_values([model["a"]])[0], on_unused_input="ignore"
+    )
+    point = model.initial_point()
+    before = a_of(*(point[v.name] for v in model.value_vars))
+    point["tokens_per_unit_z"] = point["tokens_per_unit_z"] + 1.0
+    after = a_of(*(point[v.name] for v in model.value_vars))
+    words, mixed = (list(model.coords["curve"]).index(c) for c in ("words/fam/0", "mixed/fam/0"))
+    # the sampler's coordinate of the per-word curve is a + log tokens-per-word: moving the
+    # ratio by one prior sd (0.3 on the log scale) moves a by minus that; the mixed curve's a
+    # is its own coordinate
+    assert after[words] - before[words] == pytest.approx(-0.3)
+    assert after[mixed] == pytest.approx(before[mixed])
+
+
+def test_the_shear_leaves_the_prior_unchanged() -> None:
+    model = build_smooth_model(_per_word_table(), centered=True)
+    prior = pm.sample_prior_predictive(
+        draws=4000, model=model, var_names=["a", "tokens_per_unit"], random_seed=3
+    ).prior
+    a = prior["a"].to_numpy().reshape(-1, 2)
+    log_ratio = np.log(prior["tokens_per_unit"].to_numpy().reshape(-1))
+    # tokens per word: LogNormal(log 1.3, 0.3), independent of both curves' levels
+    assert log_ratio.mean() == pytest.approx(math.log(1.3), abs=0.02)
+    assert log_ratio.std() == pytest.approx(0.3, rel=0.05)
+    for curve in range(2):
+        assert abs(np.corrcoef(a[:, curve], log_ratio)[0, 1]) < 0.05
+    # and the two curves' levels have one prior (the population's)
+    assert a[:, 0].std() == pytest.approx(a[:, 1].std(), rel=0.08)
+    assert a[:, 0].mean() == pytest.approx(a[:, 1].mean(), abs=0.1)
+
+
 def test_builders_reject_bad_tables() -> None:
     table = make_table().drop(columns="score")
     with pytest.raises(Exception, match="missing column"):

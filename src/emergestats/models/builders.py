@@ -72,7 +72,11 @@ from emergestats.errors import ConfigError, DataFormatError
 from emergestats.models.centering import choose_centering
 from emergestats.models.forward import grade_logit
 from emergestats.models.latent import P_MIN, broken_log_cross_entropy, log_cross_entropy
-from emergestats.models.likelihoods import add_metric_likelihoods, resolve_lure
+from emergestats.models.likelihoods import (
+    add_metric_likelihoods,
+    add_unit_conversions,
+    resolve_lure,
+)
 from emergestats.models.prepare import (
     LengthsMapping,
     PreparedData,
@@ -119,6 +123,7 @@ def add_curve_population(
     task_centered: bool | None = None,
     initial: tuple[np.ndarray, np.ndarray] | None = None,
     curve_labels: Sequence[str] | None = None,
+    level_shift: Any = None,
 ) -> tuple[Any, Any]:
     """Add ``a`` and ``b`` (dims ``curve``) and their population to the current model.
 
@@ -142,6 +147,12 @@ def add_curve_population(
     centred ``a`` is the free ``a_centred`` (dims ``curve_centred_a``), a non-centred one
     ``mean + sd z_a`` (``z_a``, dims ``curve_noncentred_a``); ``log_b`` likewise
     (``log_b_centred``, ``z_log_b``), normal given ``a``.
+
+    ``level_shift`` (per curve; default none) shears ``a``'s free coordinates
+    (:func:`partly_centred_normal`) by the log tokens-per-unit deviation of a curve seen only
+    through log-likelihoods per word or character
+    (:func:`emergestats.models.likelihoods.add_unit_conversions`), so the sampler moves the
+    identified ``a + log tokens-per-unit`` directly.
     """
     task_centered = bool(np.all(centered)) if task_centered is None else task_centered
     n_curves = len(family_index)
@@ -222,7 +233,15 @@ def add_curve_population(
     var_log_b = log_b_sigma**2 + pt.as_tensor_variable(np.where(solo, log_b_prior[1] ** 2, 0.0))
     cov = corr * a_sigma * log_b_sigma
     a = partly_centred_normal(
-        "a", "z_a", mean_a, pt.sqrt(var_a), centred_a, dim="curve", labels=labels, suffix="a"
+        "a",
+        "z_a",
+        mean_a,
+        pt.sqrt(var_a),
+        centred_a,
+        dim="curve",
+        labels=labels,
+        suffix="a",
+        shift=level_shift,
     )
     log_b = partly_centred_normal(
         "log_b",
@@ -308,6 +327,7 @@ def partly_centred_normal(
     dim: str,
     labels: Sequence[Any],
     suffix: str = "",
+    shift: Any = None,
 ) -> Any:
     """``Normal(mu, sigma)`` over ``dim``, centred where ``centred`` is true, non-centred elsewhere.
 
@@ -316,24 +336,39 @@ def partly_centred_normal(
     only those that have elements; the deterministic ``name`` (dims ``dim``) holds them all in
     order. Which samples better depends on how sharply the data pin each element
     (:mod:`emergestats.models.centering`).
+
+    ``shift`` (per element, another model variable; default none) makes the free variables
+    ``value + shift`` rather than ``value``: a centred one is ``Normal(mu + shift, sigma)``,
+    a non-centred ``z`` is ``Normal(shift / sigma, 1)``, and ``value`` is recovered by
+    subtracting ``shift``. A shear of unit Jacobian: the joint prior of ``value`` and whatever
+    ``shift`` is made of is unchanged, but where the data pin only ``value + shift`` (a curve
+    level seen only through per-word log-likelihoods pins ``a + log tokens-per-word``) the
+    sampler's coordinates are the identified sum and the prior's remainder, not a ridge.
     """
     model = pm.modelcontext(None)
     labels = list(labels)
     tail = f"_{suffix}" if suffix else ""
     mu = pt.as_tensor_variable(mu) * pt.ones(len(labels))
     sigma = pt.as_tensor_variable(sigma) * pt.ones(len(labels))
+    offset = pt.as_tensor_variable(0.0 if shift is None else shift) * pt.ones(len(labels))
     where_c, where_nc = np.flatnonzero(centred), np.flatnonzero(~centred)
     values = pt.zeros(len(labels))
     if len(where_c):
         model.add_coord(f"{dim}_centred{tail}", [labels[i] for i in where_c])
-        free_c = pm.Normal(
-            f"{name}_centred", mu[where_c], sigma[where_c], dims=f"{dim}_centred{tail}"
-        )
-        values = pt.set_subtensor(values[where_c], free_c)
+        mu_c = mu[where_c] if shift is None else mu[where_c] + offset[where_c]
+        free_c = pm.Normal(f"{name}_centred", mu_c, sigma[where_c], dims=f"{dim}_centred{tail}")
+        value_c = free_c if shift is None else free_c - offset[where_c]
+        values = pt.set_subtensor(values[where_c], value_c)
     if len(where_nc):
         model.add_coord(f"{dim}_noncentred{tail}", [labels[i] for i in where_nc])
-        z = pm.Normal(z_name, 0.0, 1.0, dims=f"{dim}_noncentred{tail}")
-        values = pt.set_subtensor(values[where_nc], mu[where_nc] + sigma[where_nc] * z)
+        sigma_nc = sigma[where_nc]
+        if shift is None:
+            z = pm.Normal(z_name, 0.0, 1.0, dims=f"{dim}_noncentred{tail}")
+            value_nc = mu[where_nc] + sigma_nc * z
+        else:
+            z = pm.Normal(z_name, offset[where_nc] / sigma_nc, 1.0, dims=f"{dim}_noncentred{tail}")
+            value_nc = mu[where_nc] + sigma_nc * z - offset[where_nc]
+        values = pt.set_subtensor(values[where_nc], value_nc)
     return pm.Deterministic(name, values, dims=dim)
 
 
@@ -498,6 +533,12 @@ def smooth_model_from_prepared(
     """:func:`build_smooth_model` on already prepared data."""
     centering = _centering(data, centered, priors)
     with pm.Model(coords=data.coords()) as model:
+        conversions = add_unit_conversions(
+            data.observations,
+            priors,
+            curve_index=data.curve_index,
+            n_curves=len(data.curve_labels),
+        )
         a, b = add_curve_population(
             family_index=data.family_index,
             task_index=data.task_index,
@@ -507,13 +548,16 @@ def smooth_model_from_prepared(
             task_centered=centering["task"],
             initial=initial_curves(data),
             curve_labels=data.curve_labels,
+            level_shift=conversions.curve_shift,
         )
         cc = data.cell_curve
         log_ce_cell = log_cross_entropy(data.cell_x, a[cc], b[cc])
         ce, item_sd = add_cells_and_items(
             data, log_ce_cell, priors, floor=floor, centered_cells=centering["cell"]
         )
-        add_metric_likelihoods(ce, item_sd, data.observations, priors, lure=lure)
+        add_metric_likelihoods(
+            ce, item_sd, data.observations, priors, lure=lure, conversions=conversions
+        )
     start_uninformed_at_prior_draws(model, data)
     return model
 
@@ -591,6 +635,12 @@ def broken_model_from_prepared(
         raise ConfigError(f"prior 'break_width' value must be positive, not {width!r}")
     centering = _centering(data, centered, priors)
     with pm.Model(coords=data.coords()) as model:
+        conversions = add_unit_conversions(
+            data.observations,
+            priors,
+            curve_index=data.curve_index,
+            n_curves=len(data.curve_labels),
+        )
         a, b = add_curve_population(
             family_index=data.family_index,
             task_index=data.task_index,
@@ -600,6 +650,7 @@ def broken_model_from_prepared(
             task_centered=centering["task"],
             initial=initial_curves(data),
             curve_labels=data.curve_labels,
+            level_shift=conversions.curve_shift,
         )
         log_n_break = pm.Uniform("log_n_break", lower=low, upper=high, dims="curve")
         break_level = prior_variable("break_level", priors["break_level"], dims="curve")
@@ -612,7 +663,9 @@ def broken_model_from_prepared(
         ce, item_sd = add_cells_and_items(
             data, log_ce_cell, priors, floor=floor, centered_cells=centering["cell"]
         )
-        add_metric_likelihoods(ce, item_sd, data.observations, priors, lure=lure)
+        add_metric_likelihoods(
+            ce, item_sd, data.observations, priors, lure=lure, conversions=conversions
+        )
     start_uninformed_at_prior_draws(model, data)
     return model
 

@@ -29,11 +29,13 @@ Parameters created here (only where a role needs them)
 ``choice_noise`` (Gumbel scale of the argmax), ``lure`` (with ``lure=True``),
 ``distractor_concentration`` (mean and summed Brier forms), ``tokens_per_unit`` (dims
 ``unit``: tokens per word / per character for log-likelihoods and edit distances in those
-units). Every probability entering a likelihood is clipped to ``[1e-12, 1 - 1e-12]``.
+units; free ``tokens_per_unit_z``, made before the curves by :func:`add_unit_conversions`).
+Every probability entering a likelihood is clipped to ``[1e-12, 1 - 1e-12]``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -235,10 +237,76 @@ def continuous_sd(data: ObservationData, rows: np.ndarray, mean: Any, item_sd: A
     return backend.sqrt(sd**2 + (1e-4 + 1e-3 * backend.abs(mean)) ** 2)
 
 
+@dataclass(frozen=True)
+class UnitConversions:
+    """Fitted tokens per word or character, and the curve-level shear they call for.
+
+    ``ratios`` maps a unit to its ``tokens_per_unit`` (pytensor); ``curve_shift`` is per curve
+    the log ratio's deviation from its prior median for a curve whose every modelled row is a
+    log-likelihood in that one unit, 0 for every other curve (``None`` where no curve is such).
+    """
+
+    ratios: dict[str, Any] = field(default_factory=dict)
+    curve_shift: Any = None
+
+
+def add_unit_conversions(
+    data: ObservationData,
+    priors: dict[str, PriorSpec],
+    *,
+    curve_index: np.ndarray,
+    n_curves: int,
+) -> UnitConversions:
+    """Create ``tokens_per_unit`` (dims ``unit``) for the units present, and the curves' shear.
+
+    ``tokens_per_unit = exp(mu + sigma z)`` with ``z = tokens_per_unit_z ~ Normal(0, 1)``: the
+    ``LogNormal(mu, sigma)`` prior of the ratio (keys ``tokens_per_word``, ``tokens_per_char``).
+    A curve seen only through log-likelihoods per word pins the sum of its level ``a`` and
+    ``log tokens_per_word`` (the log of the expected per-word score is their sum plus the slope
+    term) and nothing else separates the two but their priors: sampled as they stand, the
+    chains crawl along that ridge (Pythia LAMBADA's default fit: R-hat 1.010-1.014 on ``a``
+    and the ratio at 4 x 1000 draws). Such a curve's level is sheared by ``sigma z``
+    (:func:`emergestats.models.builders.partly_centred_normal`), so the sampler moves the sum
+    itself; the prior is unchanged. Call before the curve population; pass the result to
+    :func:`add_metric_likelihoods`.
+    """
+    units = units_present(data)
+    if not units:
+        return UnitConversions()
+    model = pm.modelcontext(None)
+    model.add_coord("unit", units)
+    mus = np.array([priors[UNIT_PRIORS[u]]["mu"] for u in units], dtype=float)
+    sigmas = np.array([priors[UNIT_PRIORS[u]]["sigma"] for u in units], dtype=float)
+    z = pm.Normal("tokens_per_unit_z", 0.0, 1.0, dims="unit")
+    ratio = pm.Deterministic("tokens_per_unit", pt.exp(mus + sigmas * z), dims="unit")
+    # the one unit of each curve seen only through log-likelihoods in that unit (-1: none)
+    modelled = np.flatnonzero(data.modelled)
+    sole = np.full(n_curves, -1)
+    for position, unit in enumerate(units):
+        ratio_only = (data.role[modelled] == "log_likelihood") & (data.unit[modelled] == unit)
+        curves = curve_index[modelled]
+        has = np.bincount(curves[ratio_only], minlength=n_curves) > 0
+        other = np.bincount(curves[~ratio_only], minlength=n_curves) > 0
+        sole[has & ~other] = position
+    ratios = {u: ratio[i] for i, u in enumerate(units)}
+    if not (sole >= 0).any():
+        return UnitConversions(ratios=ratios)
+    deviation = pt.concatenate([sigmas * z, pt.zeros(1)])
+    return UnitConversions(ratios=ratios, curve_shift=deviation[np.where(sole >= 0, sole, -1)])
+
+
 def add_map_parameters(
-    data: ObservationData, priors: dict[str, PriorSpec], *, lure: bool
+    data: ObservationData,
+    priors: dict[str, PriorSpec],
+    *,
+    lure: bool,
+    conversions: UnitConversions | None = None,
 ) -> dict[str, Any]:
-    """Create the parameters the forward maps of this data need, in the current model."""
+    """Create the parameters the forward maps of this data need, in the current model.
+
+    The tokens-per-unit ratios are taken from ``conversions`` (made before the curves by
+    :func:`add_unit_conversions`), or created here when it is not given.
+    """
     params: dict[str, Any] = {}
     if needs_choice_noise(data):
         params["choice_noise"] = prior_variable("choice_noise", priors["choice_noise"])
@@ -248,14 +316,10 @@ def add_map_parameters(
         params["distractor_concentration"] = prior_variable(
             "distractor_concentration", priors["distractor_concentration"]
         )
-    units = units_present(data)
-    if units:
-        model = pm.modelcontext(None)
-        model.add_coord("unit", units)
-        mus = np.array([priors[UNIT_PRIORS[u]]["mu"] for u in units], dtype=float)
-        sigmas = np.array([priors[UNIT_PRIORS[u]]["sigma"] for u in units], dtype=float)
-        ratio = pm.LogNormal("tokens_per_unit", mu=mus, sigma=sigmas, dims="unit")
-        params["tokens_per_unit"] = {u: ratio[i] for i, u in enumerate(units)}
+    if conversions is None:
+        conversions = add_unit_conversions(data, priors, curve_index=np.zeros(0, int), n_curves=0)
+    if conversions.ratios:
+        params["tokens_per_unit"] = conversions.ratios
     return params
 
 
@@ -266,6 +330,7 @@ def add_metric_likelihoods(
     priors: dict[str, PriorSpec],
     *,
     lure: bool = False,
+    conversions: UnitConversions | None = None,
 ) -> dict[str, Any]:
     """Create ``mu_<role>`` and ``obs_<role>`` for every role with modelled rows.
 
@@ -279,6 +344,8 @@ def add_metric_likelihoods(
         Resolved priors.
     lure
         Add the ``lure`` parameter (below-chance grades).
+    conversions
+        The tokens-per-unit ratios, if already made (:func:`add_unit_conversions`).
 
     Returns
     -------
@@ -286,7 +353,7 @@ def add_metric_likelihoods(
         The observed variables, keyed by name.
     """
     model = pm.modelcontext(None)
-    params = add_map_parameters(data, priors, lure=lure)
+    params = add_map_parameters(data, priors, lure=lure, conversions=conversions)
     observed: dict[str, Any] = {}
     for role in data.roles_present():
         rows = data.rows_of(role)
