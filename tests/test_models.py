@@ -260,39 +260,63 @@ def test_item_model_dims_and_likelihoods() -> None:
     assert all(np.isfinite(v) for v in model.point_logps().values())
 
 
-def _per_word_table() -> pd.DataFrame:
+def _per_word_table(*, mixed: bool = True) -> pd.DataFrame:
     """Curve ``words``: per-word log-likelihoods only; curve ``mixed``: the same plus an
-    exact match in tokens (which pins its level apart from the tokens per word)."""
-    table = make_table(tasks=("words", "mixed"))
-    table = table[~((table["task"] == "words") & (table["metric_kind"] == "exact_match"))]
+    exact match in tokens (which pins its level apart from the tokens per word), or another
+    per-word-only curve ``words2`` with ``mixed=False``. One family."""
+    table = make_table(tasks=("words", "mixed" if mixed else "words2"))
+    table = table[
+        ~(table["task"].str.startswith("words") & (table["metric_kind"] == "exact_match"))
+    ]
     table = table.reset_index(drop=True)
     table["unit"] = np.where(table["metric_kind"] == "log_likelihood", "word", "token")
     return table
 
 
-@pytest.mark.parametrize("builder", [build_smooth_model, build_broken_model])
-def test_a_per_word_only_curve_samples_its_level_plus_log_tokens_per_word(builder) -> None:
-    model = builder(_per_word_table(), centered=None)
-    assert "tokens_per_unit_z" in model.named_vars
+def _levels_after_moving_the_ratio(model: pm.Model) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` at the model's initial point, and with ``tokens_per_unit_z`` one higher (the
+    sampler's other coordinates held)."""
     a_of = pytensor.function(
         model.value_vars, model.replace_rvs_by_values([model["a"]])[0], on_unused_input="ignore"
     )
     point = model.initial_point()
     before = a_of(*(point[v.name] for v in model.value_vars))
     point["tokens_per_unit_z"] = point["tokens_per_unit_z"] + 1.0
-    after = a_of(*(point[v.name] for v in model.value_vars))
+    return before, a_of(*(point[v.name] for v in model.value_vars))
+
+
+@pytest.mark.parametrize("builder", [build_smooth_model, build_broken_model])
+def test_a_per_word_only_curve_samples_its_level_plus_log_tokens_per_word(builder) -> None:
+    model = builder(_per_word_table(), centered=True)
+    assert "tokens_per_unit_z" in model.named_vars and "a_mu_shifted" not in model.named_vars
+    before, after = _levels_after_moving_the_ratio(model)
     words, mixed = (list(model.coords["curve"]).index(c) for c in ("words/fam/0", "mixed/fam/0"))
     # the sampler's coordinate of the per-word curve is a + log tokens-per-word: moving the
     # ratio by one prior sd (0.3 on the log scale) moves a by minus that; the mixed curve's a
     # is its own coordinate
     assert after[words] - before[words] == pytest.approx(-0.3)
     assert after[mixed] == pytest.approx(before[mixed])
+    # non-centred curves keep their z: no curve is sheared, and the family (not all per word)
+    # keeps its own mean
+    noncentred = builder(_per_word_table(), centered=False)
+    before, after = _levels_after_moving_the_ratio(noncentred)
+    np.testing.assert_allclose(after, before)
 
 
-def test_the_shear_leaves_the_prior_unchanged() -> None:
-    model = build_smooth_model(_per_word_table(), centered=True)
+def test_a_family_of_per_word_only_curves_samples_its_mean_plus_log_tokens_per_word() -> None:
+    model = build_smooth_model(_per_word_table(mixed=False), centered=False)
+    assert {"a_mu_shifted", "z_a"} <= set(model.named_vars)
+    assert model["a_mu"] not in model.free_RVs  # deterministic: a_mu_shifted - deviation
+    before, after = _levels_after_moving_the_ratio(model)
+    np.testing.assert_allclose(after - before, [-0.3, -0.3], rtol=1e-6)
+
+
+@pytest.mark.parametrize(("mixed", "centered"), [(True, True), (False, False)])
+def test_the_shear_leaves_the_prior_unchanged(mixed: bool, centered: bool) -> None:
+    model = build_smooth_model(_per_word_table(mixed=mixed), centered=centered)
+    names = ["a", "tokens_per_unit"] + ([] if mixed else ["a_mu"])
     prior = pm.sample_prior_predictive(
-        draws=4000, model=model, var_names=["a", "tokens_per_unit"], random_seed=3
+        draws=4000, model=model, var_names=names, random_seed=3
     ).prior
     a = prior["a"].to_numpy().reshape(-1, 2)
     log_ratio = np.log(prior["tokens_per_unit"].to_numpy().reshape(-1))
@@ -304,6 +328,11 @@ def test_the_shear_leaves_the_prior_unchanged() -> None:
     # and the two curves' levels have one prior (the population's)
     assert a[:, 0].std() == pytest.approx(a[:, 1].std(), rel=0.08)
     assert a[:, 0].mean() == pytest.approx(a[:, 1].mean(), abs=0.1)
+    if not mixed:  # the family mean: Normal(-1, 1) whatever the ratio
+        a_mu = prior["a_mu"].to_numpy().reshape(-1)
+        assert a_mu.mean() == pytest.approx(-1.0, abs=0.05)
+        assert a_mu.std() == pytest.approx(1.0, rel=0.05)
+        assert abs(np.corrcoef(a_mu, log_ratio)[0, 1]) < 0.05
 
 
 def test_builders_reject_bad_tables() -> None:

@@ -161,6 +161,7 @@ UNJITTERED: Final[frozenset[str]] = frozenset(
         "z_a",
         "z_log_b",
         "a_mu",
+        "a_mu_shifted",
         "log_b_mu",
         "cell_deviation",
         "cell_deviation_centred",

@@ -123,7 +123,7 @@ def add_curve_population(
     task_centered: bool | None = None,
     initial: tuple[np.ndarray, np.ndarray] | None = None,
     curve_labels: Sequence[str] | None = None,
-    level_shift: Any = None,
+    level_shift: tuple[np.ndarray, Any] | None = None,
 ) -> tuple[Any, Any]:
     """Add ``a`` and ``b`` (dims ``curve``) and their population to the current model.
 
@@ -148,11 +148,15 @@ def add_curve_population(
     ``mean + sd z_a`` (``z_a``, dims ``curve_noncentred_a``); ``log_b`` likewise
     (``log_b_centred``, ``z_log_b``), normal given ``a``.
 
-    ``level_shift`` (per curve; default none) shears ``a``'s free coordinates
-    (:func:`partly_centred_normal`) by the log tokens-per-unit deviation of a curve seen only
-    through log-likelihoods per word or character
-    (:func:`emergestats.models.likelihoods.add_unit_conversions`), so the sampler moves the
-    identified ``a + log tokens-per-unit`` directly.
+    ``level_shift`` (default none) is ``(curve_unit, deviation)``: per curve the position of
+    the one unit it is seen in through log-likelihoods per word or character (-1: none), and
+    per unit the log tokens-per-unit's deviation from its prior median
+    (:func:`emergestats.models.likelihoods.add_unit_conversions`). Such rows pin only ``a + log
+    tokens-per-unit``, so the sampler is given that sum where it can be without a funnel (a
+    shear of unit Jacobian: the prior is unchanged): a pooled family whose curves are all
+    seen in one unit samples its mean as ``a_mu_shifted`` (``a_mu`` is then deterministic),
+    and a centred curve seen in one unit samples ``a + deviation`` as ``a_centred``. A
+    non-centred curve's ``z`` is left alone: shearing it would tie its prior to the spread.
     """
     task_centered = bool(np.all(centered)) if task_centered is None else task_centered
     n_curves = len(family_index)
@@ -172,6 +176,18 @@ def add_curve_population(
     mean_a: Any = pt.full(n_curves, a_prior[0])
     mean_log_b: Any = pt.full(n_curves, log_b_prior[0])
     start: dict[str, np.ndarray] = {}
+    curve_shift: Any = None
+    family_unit = np.full(len(families), -1)
+    if level_shift is not None:
+        curve_unit, unit_deviation = np.asarray(level_shift[0]), level_shift[1]
+        deviation = pt.concatenate([unit_deviation, pt.zeros(1)])  # position -1: no shift
+        if (centred_a & (curve_unit >= 0)).any():
+            curve_shift = deviation[np.where(centred_a & (curve_unit >= 0), curve_unit, -1)]
+        for f in pooled:
+            units = curve_unit[family_of_curve == f]
+            if units[0] >= 0 and (units == units[0]).all():
+                family_unit[f] = units[0]
+    a_mu_name = "a_mu_shifted" if (family_unit >= 0).any() else "a_mu"
     if len(pooled):
         model = pm.modelcontext(None)
         family_labels = model.coords.get("family")
@@ -179,7 +195,14 @@ def add_curve_population(
             "family_pooled",
             [family_labels[f] for f in families[pooled]] if family_labels else families[pooled],
         )
-        a_mu = prior_variable("a_mu", priors["a_mu"], dims="family_pooled")
+        if a_mu_name == "a_mu":
+            a_mu = prior_variable("a_mu", priors["a_mu"], dims="family_pooled")
+        else:
+            family_shift = deviation[family_unit[pooled]]
+            a_mu_shifted = pm.Normal(
+                a_mu_name, a_prior[0] + family_shift, a_prior[1], dims="family_pooled"
+            )
+            a_mu = pm.Deterministic("a_mu", a_mu_shifted - family_shift, dims="family_pooled")
         log_b_mu = prior_variable("log_b_mu", priors["log_b_mu"], dims="family_pooled")
         position = np.full(len(families), -1)
         position[pooled] = np.arange(len(pooled))
@@ -197,9 +220,9 @@ def add_curve_population(
         mean_a0 = np.full(n_curves, a_prior[0])
         mean_log_b0 = np.full(n_curves, log_b_prior[0])
         if len(pooled):
-            start["a_mu"] = np.array([a0[family_of_curve == f].mean() for f in pooled])
+            start[a_mu_name] = np.array([a0[family_of_curve == f].mean() for f in pooled])
             start["log_b_mu"] = np.array([log_b0[family_of_curve == f].mean() for f in pooled])
-            mean_a0[~solo] = start["a_mu"][position[family_of_curve[~solo]]]
+            mean_a0[~solo] = start[a_mu_name][position[family_of_curve[~solo]]]
             mean_log_b0[~solo] = start["log_b_mu"][position[family_of_curve[~solo]]]
         scale_a = np.exp(priors["a_sigma"].get("mu", 0.0))
         scale_log_b = np.exp(priors["log_b_sigma"].get("mu", 0.0))
@@ -241,7 +264,7 @@ def add_curve_population(
         dim="curve",
         labels=labels,
         suffix="a",
-        shift=level_shift,
+        shift=curve_shift,
     )
     log_b = partly_centred_normal(
         "log_b",
@@ -548,7 +571,7 @@ def smooth_model_from_prepared(
             task_centered=centering["task"],
             initial=initial_curves(data),
             curve_labels=data.curve_labels,
-            level_shift=conversions.curve_shift,
+            level_shift=conversions.level_shift,
         )
         cc = data.cell_curve
         log_ce_cell = log_cross_entropy(data.cell_x, a[cc], b[cc])
@@ -650,7 +673,7 @@ def broken_model_from_prepared(
             task_centered=centering["task"],
             initial=initial_curves(data),
             curve_labels=data.curve_labels,
-            level_shift=conversions.curve_shift,
+            level_shift=conversions.level_shift,
         )
         log_n_break = pm.Uniform("log_n_break", lower=low, upper=high, dims="curve")
         break_level = prior_variable("break_level", priors["break_level"], dims="curve")

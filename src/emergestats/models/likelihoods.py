@@ -239,15 +239,18 @@ def continuous_sd(data: ObservationData, rows: np.ndarray, mean: Any, item_sd: A
 
 @dataclass(frozen=True)
 class UnitConversions:
-    """Fitted tokens per word or character, and the curve-level shear they call for.
+    """Fitted tokens per word or character, and the shear of the curve levels they call for.
 
-    ``ratios`` maps a unit to its ``tokens_per_unit`` (pytensor); ``curve_shift`` is per curve
-    the log ratio's deviation from its prior median for a curve whose every modelled row is a
-    log-likelihood in that one unit, 0 for every other curve (``None`` where no curve is such).
+    ``ratios`` maps a unit to its ``tokens_per_unit`` (pytensor). ``level_shift`` is
+    ``(curve_unit, deviation)`` for
+    :func:`~emergestats.models.builders.add_curve_population`: per curve the position of the
+    unit of a curve whose every modelled row is a log-likelihood in that one unit (-1 for the
+    others), and per unit the log ratio's deviation from its prior median (``None`` where no
+    curve is such).
     """
 
     ratios: dict[str, Any] = field(default_factory=dict)
-    curve_shift: Any = None
+    level_shift: tuple[np.ndarray, Any] | None = None
 
 
 def add_unit_conversions(
@@ -265,10 +268,10 @@ def add_unit_conversions(
     ``log tokens_per_word`` (the log of the expected per-word score is their sum plus the slope
     term) and nothing else separates the two but their priors: sampled as they stand, the
     chains crawl along that ridge (Pythia LAMBADA's default fit: R-hat 1.010-1.014 on ``a``
-    and the ratio at 4 x 1000 draws). Such a curve's level is sheared by ``sigma z``
-    (:func:`emergestats.models.builders.partly_centred_normal`), so the sampler moves the sum
-    itself; the prior is unchanged. Call before the curve population; pass the result to
-    :func:`add_metric_likelihoods`.
+    and the ratio at 4 x 1000 draws). Such a curve's level (or its family's mean) is sheared
+    by ``sigma z`` (:func:`emergestats.models.builders.add_curve_population`), so the sampler
+    moves the sum itself; the prior is unchanged. Call before the curve population; pass the
+    result to :func:`add_metric_likelihoods`.
     """
     units = units_present(data)
     if not units:
@@ -291,8 +294,7 @@ def add_unit_conversions(
     ratios = {u: ratio[i] for i, u in enumerate(units)}
     if not (sole >= 0).any():
         return UnitConversions(ratios=ratios)
-    deviation = pt.concatenate([sigmas * z, pt.zeros(1)])
-    return UnitConversions(ratios=ratios, curve_shift=deviation[np.where(sole >= 0, sole, -1)])
+    return UnitConversions(ratios=ratios, level_shift=(sole, sigmas * z))
 
 
 def add_map_parameters(
