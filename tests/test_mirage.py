@@ -20,7 +20,7 @@ import pytest
 
 import emergestats as es
 from emergestats.emergence import breakthroughness, capped_breakthroughness, linearity, max_jump
-from emergestats.errors import ConfigError, DataFormatError
+from emergestats.errors import AssumptionWarning, ConfigError, DataFormatError
 from emergestats.mirage import (
     STATISTICS,
     VERDICT_COLUMNS,
@@ -201,6 +201,25 @@ def small_result(
         lengths=lengths,
         **TINY,
     )
+
+
+def test_intermediate_checkpoints_are_set_aside_with_a_count() -> None:
+    # exact match only (no continuous metric: no fit), at the last step and at an earlier one;
+    # task "one" has a single size (its reason names its rows)
+    final, _ = _curve_table("em", 5)
+    final = final[final["metric"] == "exact_str_match"]
+    one = final.iloc[[2]].assign(task="one", subtask="one")
+    final = pd.concat([final, one], ignore_index=True).assign(step=143000)
+    early = final.assign(step=1000, score=final["score"] / 3, model=final["model"] + "@1000")
+    table = pd.concat([early, final], ignore_index=True)  # final rows: 7-13
+    with pytest.warns(AssumptionWarning, match=r"7 rows of intermediate training checkpoints"):
+        result = jump_test(table, modes=("cross_metric",), n_replicates=20)
+    rows = result.verdicts[result.verdicts["primary"]].set_index("task")
+    assert rows.loc["em", "n_sizes"] == 6
+    assert "no continuous metric" in rows.loc["em", "reason"]
+    # row numbers are the whole table's: the single size is row 13 (its early twin, 6, is out)
+    assert "only 1 distinct size" in rows.loc["one", "reason"]
+    assert "13" in rows.loc["one", "reason"] and "6" not in rows.loc["one", "reason"]
 
 
 def _primary(result: JumpTestResult, mode: str) -> pd.DataFrame:

@@ -753,3 +753,18 @@ def to_dataset(df: pd.DataFrame) -> xr.Dataset:
     if "unit" in table.columns:
         coords["unit"] = ("obs", table["unit"].fillna("").to_numpy(str))
     return xr.Dataset(data_vars, coords=coords)
+
+
+def final_checkpoints(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the last training step of each (family, size); tables without ``step`` unchanged.
+
+    Rows without a step (a model published only at the end of training) are kept. Scale
+    analyses (the jump test, extrapolation) compare models across size, each at the end of its
+    training; a suite's intermediate checkpoints are another axis (training time).
+    """
+    if "step" not in table.columns:
+        return table
+    step = pd.to_numeric(table["step"], errors="coerce")
+    last = step.groupby([table["family"], table["params"]], dropna=False).transform("max")
+    keep = step.isna() | (step == last)
+    return table[keep.to_numpy(dtype=bool)]

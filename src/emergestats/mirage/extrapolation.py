@@ -32,7 +32,7 @@ import pandas as pd
 
 from emergestats.baselines import BASELINES, SCORE_KINDS, predict_baseline
 from emergestats.cluster import Progress, run_on_cluster
-from emergestats.data.table import curve_labels
+from emergestats.data.table import curve_labels, final_checkpoints
 from emergestats.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -52,19 +52,6 @@ __all__ = [
 #: The methods compared: the package's smooth model and the baselines.
 METHODS: Final[tuple[str, ...]] = ("model", *BASELINES)
 NOT_FITTED: Final[str] = "model: curve not in the fit (no smaller model of it)"
-
-
-def final_checkpoints(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows of the last training step of each (family, size); tables without ``step`` unchanged.
-
-    Rows without a step (a model published only at the end of training) are kept.
-    """
-    if "step" not in table.columns:
-        return table
-    step = pd.to_numeric(table["step"], errors="coerce")
-    last = step.groupby([table["family"], table["params"]], dropna=False).transform("max")
-    keep = step.isna() | (step == last)
-    return table[keep.to_numpy(dtype=bool)]
 
 
 def hold_out_largest(rows: pd.DataFrame, n_largest: int) -> tuple[pd.DataFrame, pd.DataFrame]:
