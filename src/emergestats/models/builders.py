@@ -360,38 +360,35 @@ def partly_centred_normal(
     order. Which samples better depends on how sharply the data pin each element
     (:mod:`emergestats.models.centering`).
 
-    ``shift`` (per element, another model variable; default none) makes the free variables
-    ``value + shift`` rather than ``value``: a centred one is ``Normal(mu + shift, sigma)``,
-    a non-centred ``z`` is ``Normal(shift / sigma, 1)``, and ``value`` is recovered by
-    subtracting ``shift``. A shear of unit Jacobian: the joint prior of ``value`` and whatever
-    ``shift`` is made of is unchanged, but where the data pin only ``value + shift`` (a curve
-    level seen only through per-word log-likelihoods pins ``a + log tokens-per-word``) the
-    sampler's coordinates are the identified sum and the prior's remainder, not a ridge.
+    ``shift`` (per element, another model variable; default none) makes the free variable of
+    a centred element ``value + shift ~ Normal(mu + shift, sigma)``, ``value`` recovered by
+    subtracting ``shift`` (non-centred elements ignore it). A shear of unit Jacobian: the joint
+    prior of ``value`` and whatever ``shift`` is made of is unchanged, but where the data pin
+    only ``value + shift`` (a curve level seen only through per-word log-likelihoods pins
+    ``a + log tokens-per-word``) the sampler's coordinates are the identified sum and the
+    prior's remainder, not a ridge.
     """
     model = pm.modelcontext(None)
     labels = list(labels)
     tail = f"_{suffix}" if suffix else ""
     mu = pt.as_tensor_variable(mu) * pt.ones(len(labels))
     sigma = pt.as_tensor_variable(sigma) * pt.ones(len(labels))
-    offset = pt.as_tensor_variable(0.0 if shift is None else shift) * pt.ones(len(labels))
     where_c, where_nc = np.flatnonzero(centred), np.flatnonzero(~centred)
     values = pt.zeros(len(labels))
     if len(where_c):
         model.add_coord(f"{dim}_centred{tail}", [labels[i] for i in where_c])
-        mu_c = mu[where_c] if shift is None else mu[where_c] + offset[where_c]
-        free_c = pm.Normal(f"{name}_centred", mu_c, sigma[where_c], dims=f"{dim}_centred{tail}")
-        value_c = free_c if shift is None else free_c - offset[where_c]
+        offset = (
+            0.0 if shift is None else (pt.as_tensor_variable(shift) * pt.ones(len(labels)))[where_c]
+        )
+        free_c = pm.Normal(
+            f"{name}_centred", mu[where_c] + offset, sigma[where_c], dims=f"{dim}_centred{tail}"
+        )
+        value_c = free_c - offset
         values = pt.set_subtensor(values[where_c], value_c)
     if len(where_nc):
         model.add_coord(f"{dim}_noncentred{tail}", [labels[i] for i in where_nc])
-        sigma_nc = sigma[where_nc]
-        if shift is None:
-            z = pm.Normal(z_name, 0.0, 1.0, dims=f"{dim}_noncentred{tail}")
-            value_nc = mu[where_nc] + sigma_nc * z
-        else:
-            z = pm.Normal(z_name, offset[where_nc] / sigma_nc, 1.0, dims=f"{dim}_noncentred{tail}")
-            value_nc = mu[where_nc] + sigma_nc * z - offset[where_nc]
-        values = pt.set_subtensor(values[where_nc], value_nc)
+        z = pm.Normal(z_name, 0.0, 1.0, dims=f"{dim}_noncentred{tail}")
+        values = pt.set_subtensor(values[where_nc], mu[where_nc] + sigma[where_nc] * z)
     return pm.Deterministic(name, values, dims=dim)
 
 
