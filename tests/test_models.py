@@ -474,6 +474,19 @@ def test_repeated_evidence_is_left_out_with_a_note() -> None:
     assert all("brier_mean" in reason for reason in obs.excluded[~obs.modelled])
 
 
+def test_intermediate_training_checkpoints_are_left_out_with_a_count() -> None:
+    final = make_table().assign(step=143000)
+    early = final.assign(step=1000, model=final["model"] + "@1000", score=final["score"] * 0.5)
+    early = early[early["params"] > SIZES[0]]  # the smallest size has its last step only
+    table = pd.concat([early, final], ignore_index=True)
+    with pytest.warns(UserWarning, match=r"intermediate training checkpoint"):
+        obs = prepare_evaluation(table).observations
+    assert (~obs.modelled).sum() == len(early)
+    assert not obs.modelled[: len(early)].any() and obs.modelled[len(early) :].all()
+    # without a step column, or at one step, nothing is left out
+    assert prepare_evaluation(final).observations.modelled.all()
+
+
 def test_accuracy_without_choices_is_excluded_never_chance_zero() -> None:
     table = make_table(kinds=(("acc", "accuracy"), ("log_likelihood", "log_likelihood")))
     with pytest.warns(UserWarning, match=r"8 accuracy rows have no known number of choices"):

@@ -755,16 +755,22 @@ def to_dataset(df: pd.DataFrame) -> xr.Dataset:
     return xr.Dataset(data_vars, coords=coords)
 
 
-def final_checkpoints(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows of the last training step of each (family, size); tables without ``step`` unchanged.
+def is_final_checkpoint(table: pd.DataFrame) -> np.ndarray:
+    """Per row: is it of the last training step of its (family, size)? All true without ``step``.
 
-    Rows without a step (a model published only at the end of training) are kept. Scale
-    analyses (the jump test, extrapolation) compare models across size, each at the end of its
-    training; a suite's intermediate checkpoints are another axis (training time).
+    Rows without a step (a model published only at the end of training) count as final. Scale
+    analyses (fits, the jump test, extrapolation) compare models across size, each at the end
+    of its training; a suite's intermediate checkpoints are another axis (training time).
     """
     if "step" not in table.columns:
-        return table
+        return np.ones(len(table), dtype=bool)
     step = pd.to_numeric(table["step"], errors="coerce")
     last = step.groupby([table["family"], table["params"]], dropna=False).transform("max")
-    keep = step.isna() | (step == last)
-    return table[keep.to_numpy(dtype=bool)]
+    return (step.isna() | (step == last)).to_numpy(dtype=bool)
+
+
+def final_checkpoints(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`is_final_checkpoint`; a table without ``step`` unchanged."""
+    if "step" not in table.columns:
+        return table
+    return table[is_final_checkpoint(table)]

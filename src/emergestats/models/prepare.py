@@ -28,6 +28,8 @@ role                      rows
 Rows left out of the likelihood (reasons)
 -----------------------------------------
 - kinds ``bleu``, ``rouge``, ``other``: no forward map;
+- a training checkpoint other than the last of its (family, size) (a ``step`` column, as in
+  Pythia's suite): the scale model compares models at the end of their training;
 - an ``accuracy`` row whose task has no known number of choices (``chance`` NaN): a generated
   answer's accuracy is an exact match and must be labelled so; it is never modelled at chance 0;
 - grade or Brier rows with no usable number of choices;
@@ -58,7 +60,13 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from emergestats.data.table import BRIER_FORMS, CURVE_KEY, to_dataset, validate
+from emergestats.data.table import (
+    BRIER_FORMS,
+    CURVE_KEY,
+    is_final_checkpoint,
+    to_dataset,
+    validate,
+)
 from emergestats.data.table import brier_form as metric_brier_form
 from emergestats.errors import AssumptionWarning, ConfigError, DataFormatError
 from emergestats.models.latent import centred_log_scale
@@ -456,6 +464,15 @@ def _prepare_observations(
         excluded[fresh] = reason
 
     exclude(np.isin(kind, UNMODELLED_KINDS), "no forward map for this metric kind")
+    intermediate = ~is_final_checkpoint(table)
+    exclude(intermediate, "an intermediate training checkpoint")
+    if intermediate.any():
+        _warn(
+            f"{int(intermediate.sum())} rows of intermediate training checkpoints (column "
+            "'step') are left out of the likelihood: models are compared across size at the "
+            "last step of each (family, size); to fit a checkpoint, select its rows first",
+            warn=warn,
+        )
 
     subset_size = np.array([subset_size_of(m) or 0 for m in metric], dtype=float)
     subset_size[kind != "exact_match"] = 0.0
