@@ -303,6 +303,21 @@ def test_a_per_word_only_curve_samples_its_level_plus_log_tokens_per_word(builde
     np.testing.assert_allclose(after, before)
 
 
+def test_metric_likelihoods_make_the_unit_ratio_when_not_given_one() -> None:
+    # the builders make the ratio before the curves; a notebook calling the likelihood step
+    # alone gets it made there (no shear: no curves)
+    from emergestats.models.likelihoods import add_metric_likelihoods
+
+    data = prepare_evaluation(_per_word_table())
+    n = len(data.observations.score)
+    with pm.Model(coords=data.coords()) as model:
+        add_metric_likelihoods(
+            pt.ones(n) * 0.5, pt.ones(n) * 0.3, data.observations, resolve_priors(None)
+        )
+    assert {"tokens_per_unit_z", "tokens_per_unit"} <= set(model.named_vars)
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
+
+
 def test_a_family_of_per_word_only_curves_samples_its_mean_plus_log_tokens_per_word() -> None:
     model = build_smooth_model(_per_word_table(mixed=False), centered=False)
     assert {"a_mu_shifted", "z_a"} <= set(model.named_vars)

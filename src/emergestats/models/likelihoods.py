@@ -257,8 +257,8 @@ def add_unit_conversions(
     data: ObservationData,
     priors: dict[str, PriorSpec],
     *,
-    curve_index: np.ndarray,
-    n_curves: int,
+    curve_index: np.ndarray | None = None,
+    n_curves: int = 0,
 ) -> UnitConversions:
     """Create ``tokens_per_unit`` (dims ``unit``) for the units present, and the curves' shear.
 
@@ -271,7 +271,8 @@ def add_unit_conversions(
     and the ratio at 4 x 1000 draws). Such a curve's level (or its family's mean) is sheared
     by ``sigma z`` (:func:`emergestats.models.builders.add_curve_population`), so the sampler
     moves the sum itself; the prior is unchanged. Call before the curve population; pass the
-    result to :func:`add_metric_likelihoods`.
+    result to :func:`add_metric_likelihoods`. Without ``curve_index`` (the row's curve) and
+    ``n_curves`` only the ratios are made, no shear.
     """
     units = units_present(data)
     if not units:
@@ -282,6 +283,9 @@ def add_unit_conversions(
     sigmas = np.array([priors[UNIT_PRIORS[u]]["sigma"] for u in units], dtype=float)
     z = pm.Normal("tokens_per_unit_z", 0.0, 1.0, dims="unit")
     ratio = pm.Deterministic("tokens_per_unit", pt.exp(mus + sigmas * z), dims="unit")
+    ratios = {u: ratio[i] for i, u in enumerate(units)}
+    if curve_index is None or n_curves == 0:
+        return UnitConversions(ratios=ratios)
     # the one unit of each curve seen only through log-likelihoods in that unit (-1: none)
     modelled = np.flatnonzero(data.modelled)
     sole = np.full(n_curves, -1)
@@ -291,7 +295,6 @@ def add_unit_conversions(
         has = np.bincount(curves[ratio_only], minlength=n_curves) > 0
         other = np.bincount(curves[~ratio_only], minlength=n_curves) > 0
         sole[has & ~other] = position
-    ratios = {u: ratio[i] for i, u in enumerate(units)}
     if not (sole >= 0).any():
         return UnitConversions(ratios=ratios)
     return UnitConversions(ratios=ratios, level_shift=(sole, sigmas * z))
@@ -319,7 +322,7 @@ def add_map_parameters(
             "distractor_concentration", priors["distractor_concentration"]
         )
     if conversions is None:
-        conversions = add_unit_conversions(data, priors, curve_index=np.zeros(0, int), n_curves=0)
+        conversions = add_unit_conversions(data, priors)
     if conversions.ratios:
         params["tokens_per_unit"] = conversions.ratios
     return params
