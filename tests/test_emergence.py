@@ -25,7 +25,7 @@ from emergestats.emergence import (
     max_jump,
     signed_range,
 )
-from emergestats.errors import DataFormatError, EmptyInputError
+from emergestats.errors import AssumptionWarning, DataFormatError, EmptyInputError
 
 SCALE5 = [1e7, 1e8, 1e9, 1e10, 1e11]
 
@@ -336,6 +336,22 @@ def test_jump_table_averages_equal_scales_and_counts_rows() -> None:
     grade = table.loc["multiple_choice_grade"]
     assert (grade["n_rows"], grade["n_points"]) == (6, 5)
     assert grade["max_jump"] == pytest.approx(0.40)  # .65 - .25
+
+
+def test_jump_table_uses_the_last_training_checkpoint_of_each_size() -> None:
+    frame = canonical_table().assign(step=143000)
+    early = frame.assign(step=1000, model=frame["model"] + "@1000", score=frame["score"] / 2)
+    table = pd.concat([early, frame], ignore_index=True)
+    with pytest.warns(AssumptionWarning, match=r"rows of intermediate training checkpoints"):
+        checkpoints = jump_table(table)
+    pd.testing.assert_frame_equal(checkpoints, jump_table(frame))  # not an average with them
+    # a bad value of a final checkpoint is named by its row in the whole table
+    table.loc[len(early) + 1, "score"] = np.nan
+    with (
+        pytest.raises(DataFormatError, match=rf"row {len(early) + 1}\b"),
+        pytest.warns(AssumptionWarning),
+    ):
+        jump_table(table)
 
 
 def test_jump_table_bad_tables() -> None:

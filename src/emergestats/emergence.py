@@ -58,6 +58,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from emergestats.data.table import drop_intermediate_checkpoints
 from emergestats.errors import DataFormatError, EmptyInputError, format_rows
 
 __all__ = [
@@ -477,7 +478,10 @@ def jump_table(
         Columns whose combination defines one curve. The default keeps metrics apart.
     scale
         Column to order the points by (``params``; or ``flops``, ``tokens``, ...: any column
-        that grows with model size). Rows of equal scale within a curve are averaged.
+        that grows with model size). Rows of equal scale within a curve are averaged; where a
+        ``step`` column holds several training checkpoints of a (family, size), only the last
+        is used (:func:`~emergestats.data.table.drop_intermediate_checkpoints`, with a counted
+        warning), so a size is not the average of its checkpoints.
     orient
         If true (default), scores of metric kinds in :data:`LOWER_IS_BETTER_KINDS` (``brier``,
         ``edit_distance``) are negated before computing, so that for every metric a positive
@@ -521,9 +525,11 @@ def jump_table(
             column=missing[0],
         )
     rows = table.reset_index(drop=True)
+    if {"family", "params"} <= set(rows.columns):
+        rows = drop_intermediate_checkpoints(rows, analysis="jump_table")  # keeps row labels
     for column in (scale, "score"):
         values = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        bad = np.flatnonzero(~np.isfinite(values))
+        bad = rows.index[~np.isfinite(values)].to_numpy()
         if bad.size:
             raise DataFormatError(
                 f"column {column!r} is missing, non-numeric or not finite in "

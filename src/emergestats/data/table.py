@@ -75,6 +75,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
@@ -83,7 +84,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from emergestats.errors import DataFormatError, EmptyInputError, format_rows
+from emergestats.errors import AssumptionWarning, DataFormatError, EmptyInputError, format_rows
 
 METRIC_KINDS: Final[tuple[str, ...]] = (
     "exact_match",
@@ -774,3 +775,28 @@ def final_checkpoints(table: pd.DataFrame) -> pd.DataFrame:
     if "step" not in table.columns:
         return table
     return table[is_final_checkpoint(table)]
+
+
+def drop_intermediate_checkpoints(table: pd.DataFrame, *, analysis: str) -> pd.DataFrame:
+    """:func:`final_checkpoints`, with a counted warning where intermediate ones are set aside.
+
+    For scale analyses (``analysis`` names the one, for the message): a suite evaluated over
+    training (Pythia: up to 27 steps of every size) would otherwise put each size's early
+    checkpoints into its series as more models of that size. Row labels are kept.
+    """
+    final = final_checkpoints(table)
+    if len(final) == len(table):
+        return table
+    set_aside = table.drop(index=final.index)
+    pairs = set_aside.groupby(["family", "params"], dropna=False).ngroups
+    example = set_aside.iloc[0]
+    warnings.warn(
+        f"{len(set_aside)} rows of intermediate training checkpoints ({pairs} (family, size) "
+        f"pairs evaluated at several steps, e.g. {example['family']} at "
+        f"{float(example['params']):.3g} parameters, step {example['step']}) are set aside: "
+        f"{analysis} compares models across scale, each at its last training step (column "
+        "'step'). To study a checkpoint, select its rows by 'step' first.",
+        AssumptionWarning,
+        stacklevel=3,
+    )
+    return final

@@ -104,14 +104,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from emergestats.data.table import CURVE_KEY, SERIES_KEY, final_checkpoints, validate
-from emergestats.errors import (
-    AssumptionWarning,
-    ConfigError,
-    DataFormatError,
-    EmergestatsError,
-    format_rows,
+from emergestats.data.table import (
+    CURVE_KEY,
+    SERIES_KEY,
+    drop_intermediate_checkpoints,
+    validate,
 )
+from emergestats.errors import ConfigError, DataFormatError, EmergestatsError, format_rows
 from emergestats.mirage.statistics import (
     PRIMARY_STATISTIC,
     STATISTICS,
@@ -891,32 +890,6 @@ def _combine(results: Sequence[JumpTestResult], rule: VerdictRule) -> JumpTestRe
     )
 
 
-def _at_final_checkpoints(table: pd.DataFrame) -> pd.DataFrame:
-    """The table's final checkpoints, with a counted warning where intermediate ones are set aside.
-
-    A suite evaluated over training (Pythia: up to 27 steps of every size) would otherwise put
-    each size's early checkpoints into its size series as more models of that size, and the
-    fit reads their far worse scores as huge model deviations (the whole ``pythia`` table's
-    LAMBADA fit: R-hat 3.8). Row numbers in reasons stay those of the whole table.
-    """
-    final = final_checkpoints(table)
-    if len(final) == len(table):
-        return table
-    set_aside = table.drop(index=final.index)
-    pairs = set_aside.groupby(["family", "params"], dropna=False).ngroups
-    example = set_aside.iloc[0]
-    warnings.warn(
-        f"{len(set_aside)} rows of intermediate training checkpoints ({pairs} (family, size) "
-        f"pairs evaluated at several steps, e.g. {example['family']} at "
-        f"{float(example['params']):.3g} parameters, step {example['step']}) are set aside: the "
-        "jump test compares models across scale, each at its last training step (column "
-        "'step'). To test a checkpoint, select its rows by 'step' first.",
-        AssumptionWarning,
-        stacklevel=3,
-    )
-    return final
-
-
 def jump_test(
     table: pd.DataFrame,
     *,
@@ -942,8 +915,8 @@ def jump_test(
         A canonical evaluation table (:mod:`emergestats.data.table`). Series of the kinds in
         :data:`TESTED_KINDS` are tested; the other rows are evidence for the fits. Where a
         ``step`` column holds several training checkpoints of a (family, size), only the last
-        is used (:func:`~emergestats.data.table.final_checkpoints`; the rest are counted in an
-        :class:`~emergestats.errors.AssumptionWarning`).
+        is used (:func:`~emergestats.data.table.drop_intermediate_checkpoints`: the rest are
+        counted in an :class:`~emergestats.errors.AssumptionWarning`).
     fit
         A smooth fit of ``table`` to use for the ``in_sample`` mode instead of fitting it here.
     modes
@@ -1002,7 +975,11 @@ def jump_test(
         raise ConfigError(f"fit must be a smooth-model fit, not a {fit.model_name!r} one")
     if n_replicates < 20:
         raise ConfigError(f"n_replicates must be at least 20, not {n_replicates}")
-    checked = _at_final_checkpoints(validate(table).reset_index(drop=True))
+    # the fit reads a size's early checkpoints as huge model deviations (the whole ``pythia``
+    # table's LAMBADA fit: R-hat 3.8); row numbers in reasons stay the whole table's
+    checked = drop_intermediate_checkpoints(
+        validate(table).reset_index(drop=True), analysis="the jump test"
+    )
     kinds = checked["metric_kind"].astype(str)
     if not kinds.isin(TESTED_KINDS).any():
         raise DataFormatError(
