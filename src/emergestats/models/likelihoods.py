@@ -288,10 +288,11 @@ def add_unit_conversions(
         return UnitConversions(ratios=ratios)
     # the one unit of each curve seen only through log-likelihoods in that unit (-1: none)
     modelled = np.flatnonzero(data.modelled)
+    curves = curve_index[modelled]
+    log_likelihood = data.role[modelled] == "log_likelihood"
     sole = np.full(n_curves, -1)
     for position, unit in enumerate(units):
-        ratio_only = (data.role[modelled] == "log_likelihood") & (data.unit[modelled] == unit)
-        curves = curve_index[modelled]
+        ratio_only = log_likelihood & (data.unit[modelled] == unit)
         has = np.bincount(curves[ratio_only], minlength=n_curves) > 0
         other = np.bincount(curves[~ratio_only], minlength=n_curves) > 0
         sole[has & ~other] = position
