@@ -23,7 +23,14 @@ predictive median ``q50``.
     EleutherAI's Pythia evaluations, final checkpoints (``step`` 143000), 0-shot, families
     ``pythia`` and ``pythia-deduped`` as the reader names them: fitted on the LAMBADA
     (``lambada_openai``) log-likelihood per word (``loglik_per_word_from_ppl`` = -log ppl),
-    predict the accuracy (``acc``) of the same outputs.
+    predict the accuracy (``acc``: the harness's greedy match of the target word, kind
+    ``greedy_match``) of the same outputs. Nothing in these rows informs the share of the
+    probability the strongest rival word holds (``rival_share``), so it comes from its prior.
+``pythia_lambada_transfer``
+    The same prediction, with the rival's share learnt from the other families of the same
+    harness files: fitted on Pythia's LAMBADA log-likelihoods and on the log-likelihood and
+    accuracy of BLOOM (5 sizes) and OPT (8 sizes), final rows, 0-shot; predict Pythia's
+    accuracy.
 ``pythia_extrapolation``
     The same checkpoints and families: fitted on every metric of ``--pythia-tasks`` (default
     ``lambada_openai``, ``piqa``, ``arc_easy``, ``sciq``, ``winogrande``) of the models up to
@@ -68,13 +75,19 @@ import emergestats as es
 from emergestats.data.table import CURVE_KEY
 from emergestats.report.formats import render_table
 
-MEASUREMENTS = ("expemergence", "pythia_lambada", "pythia_extrapolation")
+MEASUREMENTS = (
+    "expemergence",
+    "pythia_lambada",
+    "pythia_lambada_transfer",
+    "pythia_extrapolation",
+)
+OTHER_LAMBADA_FAMILIES = ("bloom", "opt")
 DEFAULT_EXPEMERGENCE_TASKS = ("conceptual_combinations", "hindu_knowledge", "analogical_similarity")
 DEFAULT_PYTHIA_TASKS = ("lambada_openai", "piqa", "arc_easy", "sciq", "winogrande")
 PYTHIA_FAMILIES = ("pythia", "pythia-deduped")
 PYTHIA_FINAL_STEP = 143000
 PYTHIA_LARGEST_FITTED = 3e9  # 2.8B is the largest fitted; 6.9B and 12B are predicted
-PROPORTION_KINDS = ("accuracy", "exact_match", "multiple_choice_grade")
+PROPORTION_KINDS = ("accuracy", "exact_match", "greedy_match", "multiple_choice_grade")
 NOT_FITTED = "curve not in the fit"
 
 
@@ -126,6 +139,24 @@ def pythia_lambada_split() -> Split:
         predicted="acc",
         fit_rows=lambada[lambada["metric"] == "loglik_per_word_from_ppl"],
         held_out=lambada[lambada["metric"] == "acc"],
+    )
+
+
+def pythia_lambada_transfer_split() -> Split:
+    own = pythia_lambada_split()
+    table = es.datasets.load("pythia")
+    others = (
+        table["family"].isin(OTHER_LAMBADA_FAMILIES)
+        & (table["shots"] == 0)
+        & (table["task"] == "lambada_openai")
+        & table["metric"].isin(["loglik_per_word_from_ppl", "acc"])
+    )
+    return Split(
+        data=own.data + f"; {', '.join(OTHER_LAMBADA_FAMILIES)} (same task)",
+        fitted=f"{own.fitted}; {', '.join(OTHER_LAMBADA_FAMILIES)}: {own.fitted} and acc",
+        predicted=own.predicted,
+        fit_rows=pd.concat([own.fit_rows, table[others]]),
+        held_out=own.held_out,
     )
 
 
@@ -315,6 +346,7 @@ def main() -> None:
     splits: dict[str, Callable[[], Split]] = {
         "expemergence": lambda: expemergence_split(args.tasks.split(",")),
         "pythia_lambada": pythia_lambada_split,
+        "pythia_lambada_transfer": pythia_lambada_transfer_split,
         "pythia_extrapolation": lambda: pythia_extrapolation_split(args.pythia_tasks.split(",")),
     }
     rows, metric_rows = [], []

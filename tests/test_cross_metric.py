@@ -101,3 +101,44 @@ def test_pythia_lambada_default_fit_passes_and_reads_the_item_spread(data_dir: o
     assert summary["passed"], summary["failures"]
     item_sd = fit.posterior["item_sd"]
     assert float(item_sd.std()) < 0.15  # pinned by the data (prior-driven before: 0.58)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_lambada_greedy_accuracy_and_log_likelihood_fit_together(data_dir: object) -> None:
+    # lm-eval's LAMBADA accuracy is the greedy match of the target word (kind greedy_match):
+    # fitted with the per-word log-likelihood of the same outputs, for Pythia (both families),
+    # BLOOM and OPT at once, one rival share for the task, the fit passes and every family's
+    # accuracy sits on the map. (Read as the probability of sampling the word, exact_match
+    # with 1-token answers, Pythia's accuracies predicted from its log-likelihood lay below
+    # the observed ones: 11 of 15 above their 90% intervals, benchmarks/cross_metric.py.)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        table = es.datasets.load("pythia")
+    final = table["step"].isna() | (table["step"] == 143000)
+    rows = table[
+        final.fillna(False).astype(bool)
+        & (table["shots"] == 0)
+        & table["family"].isin(["pythia", "pythia-deduped", "bloom", "opt"])
+        & (table["task"] == "lambada_openai")
+        & table["metric"].isin(["loglik_per_word_from_ppl", "acc"])
+    ]
+    assert len(rows) == 56 and set(rows["metric_kind"]) == {"log_likelihood", "greedy_match"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        # at the default target_accept (0.95) seeds 5 and 6 of 1-6 had 1 and 5 divergences,
+        # where the curves' item sds (pinned to +-0.012 by the accuracies and the reported
+        # standard errors) meet their population's median and spread (non-centred: a ridge);
+        # at 0.99 seeds 1, 5, 6 pass with none (2026-12-06). Left open: data-chosen centring of
+        # the item sd, as for the curves' levels
+        fit = es.fit(rows, "smooth", random_seed=1, target_accept=0.99)
+    summary = fit.diagnostics_summary()
+    assert summary["passed"], summary["failures"]
+    accuracy = fit.predict_table(rows[rows["metric"] == "acc"], random_seed=2)
+    inside = (accuracy["score"] >= accuracy["q05"]) & (accuracy["score"] <= accuracy["q95"])
+    width = accuracy["q95"] - accuracy["q05"]
+    assert inside.mean() >= 0.7, accuracy[["model", "score", "q05", "q95"]]
+    assert width.median() < 0.06  # narrow: the fit reads the accuracies, not the prior
+    assert (accuracy["q50"] - accuracy["score"]).abs().median() < 0.02
+    share = fit.posterior["rival_share"]
+    assert 0.1 < float(share.mean()) < 0.6 and float(share.std()) < 0.05

@@ -51,6 +51,35 @@ def test_exact_match_and_pass_at_k_integrate_item_difficulty(ce: float, s: float
         _close(value[0], solved)
 
 
+@pytest.mark.parametrize(("ce", "s"), CASES)
+@pytest.mark.parametrize("share", [0.1, 0.5, 1.0])
+def test_greedy_match_is_the_share_of_items_whose_target_beats_its_rival(
+    ce: float, s: float, share: float
+) -> None:
+    """Monte Carlo over items: the target (probability P) wins when P >= share (1 - P)."""
+    lengths = np.array([[1.0, 3.0, 7.0]])
+    weights = np.array([[0.5, 0.3, 0.2]])
+    draws_l = RNG.choice(lengths[0], size=Z.size, p=weights[0])
+    target = np.exp(-draws_l * _items(ce, s))
+    wins = (target >= share * (1.0 - target)).astype(float)
+    value = forward.greedy_match(np.array([ce]), np.array([s]), lengths, weights, share)[0]
+    _close(value, wins)
+
+
+def test_greedy_match_differs_from_exact_match_as_decoding_does() -> None:
+    """A target with half the mass always wins greedily; sampling it is right half the time."""
+    one = np.ones((1, 1))
+    certain = forward.greedy_match(np.array([np.log(2.0) * 0.5]), np.array([0.01]), one, one, 1.0)
+    assert certain[0] == pytest.approx(1.0)
+    sampled = forward.exact_match(np.array([np.log(2.0) * 0.5]), np.array([0.01]), one, one)
+    assert sampled[0] == pytest.approx(2.0**-0.5, rel=1e-3)
+    # a harder target needs a weaker rival; the rate falls as the rival's share grows
+    shares = np.array([0.05, 0.2, 0.5, 1.0])
+    rates = [forward.greedy_match(np.array([1.0]), np.array([0.8]), one, one, c)[0] for c in shares]
+    assert np.all(np.diff(rates) < 0)
+    assert forward.greedy_threshold(1.0) == 0.5
+
+
 def test_pass_at_k_follows_a_power_law_in_k_with_item_difficulty() -> None:
     """With heterogeneous items pass@k creeps towards 1 (no jump): -log pass@k falls slowly."""
     ks = np.array([1.0, 10.0, 100.0, 1000.0, 10000.0])
@@ -178,6 +207,10 @@ def test_pytensor_graphs_match_numpy() -> None:
         (
             forward.choice_log_likelihood(ce_t, s_t, k, 0.8)[0],
             forward.choice_log_likelihood(ce, s, k, 0.8)[0],
+        ),
+        (
+            forward.greedy_match(ce_t, s_t, lengths, weights, 0.3),
+            forward.greedy_match(ce, s, lengths, weights, 0.3),
         ),
     ]
     for graph, numpy_value in pairs:

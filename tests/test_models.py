@@ -446,6 +446,39 @@ def test_smooth_model_dims_coords_and_variables() -> None:
             assert model.named_vars_to_dims.get(var.name), var.name
 
 
+def test_a_greedy_match_per_word_is_scored_from_the_word_ce_and_the_rival_share() -> None:
+    """LAMBADA-like curve: per-word log-likelihood and greedy accuracy of the same outputs."""
+    table = make_table(
+        tasks=("words",), kinds=(("loglik", "log_likelihood"), ("acc", "greedy_match"))
+    )
+    table["unit"] = "word"
+    model = build_smooth_model(table, centered=True)
+    assert {"rival_share", "obs_greedy_match", "tokens_per_unit"} <= set(model.named_vars)
+    # both metrics see tokens-per-word times the token CE: the curve is sheared as a
+    # per-word-only one (its sampled level is a + log tokens per word)
+    before, after = _levels_after_moving_the_ratio(model)
+    assert after - before == pytest.approx([-0.3])
+    names = ["log_ce", "item_sd", "tokens_per_unit", "rival_share", "mu_greedy_match"]
+    values = pytensor.function(
+        model.value_vars,
+        model.replace_rvs_by_values([model[n] for n in names]),
+        on_unused_input="ignore",
+    )
+    point = model.initial_point()
+    point["rival_share_logodds__"] = np.array(-0.7)
+    log_ce, item_sd, ratio, share, rate = values(*(point[v.name] for v in model.value_vars))
+    data = prepare_evaluation(table, warn=False)
+    rows = data.observations.rows_of("greedy_match")
+    word_ce = ratio[0] * np.exp(log_ce[data.cell_index[rows]])
+    one = np.ones((len(rows), 1))
+    expected = forward.greedy_match(word_ce, item_sd[data.curve_index[rows]], one, one, share)
+    np.testing.assert_allclose(rate, expected, rtol=1e-9)
+    n = data.observations.n_items[rows]
+    counts = np.rint(data.observations.score[rows] * n)
+    logp = model.compile_logp(vars=[model["obs_greedy_match"]])(point)
+    assert logp == pytest.approx(stats.binom.logpmf(counts, n, expected).sum(), rel=1e-9)
+
+
 def test_every_role_and_its_parameters() -> None:
     kinds = (
         ("exact_str_match", "exact_match"),

@@ -253,12 +253,15 @@ def test_v03_file_gives_one_row_per_metric_with_its_stderr(tmp_path: Path) -> No
     assert row.loc[("lambada_openai", "acc"), "score_stderr"] == 0.0067
     assert row.loc[("lambada_openai", "ppl"), "score_stderr"] == 0.9
     assert math.isnan(row.loc[("squad2", "exact"), "score_stderr"])
-    # Perplexity is kept as given, kind "other"; LAMBADA's acc is an exact match.
+    # Perplexity is kept as given, kind "other"; LAMBADA's acc is its greedy match of a word
+    # (arithmetic's acc, is_greedy too, stays an exact match).
     assert row.loc[("lambada_openai", "ppl"), "score"] == 25.5
     assert row.loc[("lambada_openai", "ppl"), "metric_kind"] == "other"
     assert row.loc[("lambada_openai", "ppl"), "task"] == "lambada_openai"
     assert row.loc[("lambada_openai", "ppl"), "unit"] == "word"
-    assert row.loc[("lambada_openai", "acc"), "metric_kind"] == "exact_match"
+    assert row.loc[("lambada_openai", "acc"), "metric_kind"] == "greedy_match"
+    assert row.loc[("lambada_openai", "acc"), "unit"] == "word"
+    assert row.loc[("arithmetic_2da", "acc"), "metric_kind"] == "exact_match"
     assert math.isnan(row.loc[("lambada_openai", "acc"), "chance"])
     # ... and gives the mean log-probability of the target word: -log(ppl) nats per word.
     loglik = row.loc[("lambada_openai", "loglik_per_word_from_ppl")]
@@ -796,7 +799,8 @@ def test_chance_and_kind_follow_the_choice_table(tmp_path: Path) -> None:
         assert math.isnan(chance[key]), key
     for task in ("arithmetic_3ds", "lambada_standard", "gsm8k", "math_algebra", "triviaqa",
                  "anagrams1"):  # fmt: skip
-        assert kind[(task, "acc")] == "exact_match", task
+        expected = "greedy_match" if task.startswith("lambada") else "exact_match"
+        assert kind[(task, "acc")] == expected, task
         assert math.isnan(chance[(task, "acc")]), task
     assert kind[("piqa", "acc")] == "accuracy"
     assert kind[("lambada_standard", "loglik_per_word_from_ppl")] == "log_likelihood"
@@ -835,7 +839,8 @@ def test_04_lambada_perplexity_gives_a_log_likelihood_row(tmp_path: Path) -> Non
     assert rows.loc["loglik_per_word_from_ppl", "score"] == pytest.approx(-math.log(10.0))
     assert rows.loc["loglik_per_word_from_ppl", "n_items"] == 5153
     assert rows.loc["loglik_per_word_from_ppl", "score_stderr"] == pytest.approx(0.5 / 10.0)
-    assert rows.loc["acc", "metric_kind"] == "exact_match"
+    assert rows.loc["acc", "metric_kind"] == "greedy_match"
+    assert rows.loc["acc", "unit"] == "word"
 
 
 def test_lambada_perplexity_below_one_is_an_error(tmp_path: Path) -> None:
@@ -1199,7 +1204,8 @@ def test_real_harness_v03_row_counts(
     assert table["metric_kind"].value_counts().to_dict() == {
         "accuracy": 2772,
         "other": 310,
-        "exact_match": 288,  # 68 before; + 220 acc rows of generative tasks
+        "exact_match": 249,  # 68 before; + 181 acc rows of generative tasks
+        "greedy_match": 39,  # LAMBADA's acc, one per perplexity
         "multiple_choice_grade": 105,
         "log_likelihood": 39,
     }
@@ -1345,9 +1351,9 @@ def test_real_pythia_row_counts(
     }
     assert not table.loc[~intervention, "family"].str.contains("intervention").any()
     assert table["metric_kind"].value_counts().to_dict() == {
-        "accuracy": 105_336,  # 106,210 before: the 874 LAMBADA acc rows are now exact_match
+        "accuracy": 105_336,  # 106,210 before: the 874 LAMBADA acc rows are greedy matches
         "other": 25_338,
-        "exact_match": 874,
+        "greedy_match": 874,
         "log_likelihood": 874,
     }
     assert table.groupby("family")["model"].nunique().to_dict() == {
@@ -1561,10 +1567,11 @@ def test_real_lambada_log_likelihoods(
         )
         assert set(ppl["metric_kind"]) == {"other"}
         lambada_acc = table[table["subtask"].str.startswith("lambada") & (table["metric"] == "acc")]
-        assert set(lambada_acc["metric_kind"]) == {"exact_match"}
+        assert set(lambada_acc["metric_kind"]) == {"greedy_match"}
+        assert set(lambada_acc["unit"]) == {"word"}
         assert lambada_acc["chance"].isna().all()
         assert set(table["unit"].dropna()) == {"word"}
-        assert (table["unit"] == "word").sum() == 2 * count
+        assert (table["unit"] == "word").sum() == 2 * count + len(lambada_acc)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1643,6 +1650,8 @@ def test_real_choice_tasks_are_all_in_the_choice_table(
     np.testing.assert_allclose(scored.loc[choice, "chance"], expected)
     assert scored.loc[~choice, "chance"].isna().all()
     generative = table["subtask"].isin(classes["generative"]) & (table["metric"] == "acc")
-    assert set(table.loc[generative, "metric_kind"]) == {"exact_match"}
+    lambada = table["subtask"].str.startswith("lambada")
+    assert set(table.loc[generative & ~lambada, "metric_kind"]) == {"exact_match"}
+    assert set(table.loc[generative & lambada, "metric_kind"]) == {"greedy_match"}
     # no other metric gets a chance level
     assert table.loc[~table["metric"].isin(CHOICE_METRICS), "chance"].isna().all()

@@ -55,7 +55,12 @@ __all__ = [
 #: The baselines :func:`predict_baseline` knows.
 BASELINES: Final[tuple[str, ...]] = ("sigmoid", "two_step")
 #: Metric kinds the baselines predict (scores in 0..1 with a floor at chance).
-SCORE_KINDS: Final[tuple[str, ...]] = ("accuracy", "exact_match", "multiple_choice_grade")
+SCORE_KINDS: Final[tuple[str, ...]] = (
+    "accuracy",
+    "exact_match",
+    "greedy_match",
+    "multiple_choice_grade",
+)
 #: Metric kinds read as the task loss of step 1 of ``two_step``, in order of preference.
 LOSS_KINDS: Final[tuple[str, ...]] = ("log_likelihood", "brier")
 MIN_SIZES: Final[int] = 3

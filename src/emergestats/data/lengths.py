@@ -50,6 +50,7 @@ __all__ = [
 #: is a sum over the answer's tokens; see :func:`default_lengths`).
 LENGTH_KINDS: Final[tuple[str, ...]] = (
     "exact_match",
+    "greedy_match",
     "pass_at_k",
     "log_likelihood",
     "edit_distance",
@@ -388,8 +389,9 @@ def _length_rows(table: pd.DataFrame) -> np.ndarray:
         ],
         dtype=object,
     )  # fmt: skip
-    always = np.isin(kind, [k for k in LENGTH_KINDS if k != "log_likelihood"])
-    return always | ((kind == "log_likelihood") & (unit == "token"))
+    in_units = ("log_likelihood", "greedy_match")  # per token: over the answer's tokens
+    always = np.isin(kind, [k for k in LENGTH_KINDS if k not in in_units])
+    return always | (np.isin(kind, in_units) & (unit == "token"))
 
 
 def _pairs(table: pd.DataFrame, rows: np.ndarray) -> list[tuple[str, str]]:
@@ -403,8 +405,9 @@ def default_lengths(
     """Per-item answer lengths (tokens) of the generated-answer tasks of an evaluation table.
 
     For every (task, subtask) with rows whose forward map depends on the answer's length (kind
-    ``exact_match``, ``pass_at_k`` or ``edit_distance``, and ``log_likelihood`` summed over the
-    answer's tokens: ``unit`` ``token`` or empty, and no ``word``/``char`` in the metric name),
+    ``exact_match``, ``pass_at_k`` or ``edit_distance``, and ``log_likelihood`` or
+    ``greedy_match`` over the answer's tokens: ``unit`` ``token`` or empty, and no
+    ``word``/``char`` in the metric name),
     the lengths of its items where the package can know them. The result is the ``lengths``
     argument of the model builders.
 

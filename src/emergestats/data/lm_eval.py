@@ -261,8 +261,14 @@ def read_lm_eval(
         ``accuracy``, except for the generative tasks of
         :data:`emergestats.data.choices.GENERATIVE_TASKS` (arithmetic, LAMBADA, unscramble,
         gsm8k, MATH, asdiv, triviaqa, webqs), where ``acc`` is an exact match of the greedy or
-        generated answer (LAMBADA: every token of the target word is the greedy continuation)
-        and its kind is ``exact_match``.
+        generated answer and its kind is ``exact_match``. LAMBADA's ``acc`` is the harness's
+        ``is_greedy`` of the target word (every token of it is the greedy continuation), kind
+        ``greedy_match`` with ``unit`` ``word``: the target must out-rank every rival word,
+        which is not the probability of sampling it (``exact_match``; at 12B parameters Pythia's
+        greedy accuracy is 0.70 where its mean target probability is about 0.45). The
+        arithmetic ``acc`` is ``is_greedy`` too, but stays ``exact_match`` (Schaeffer et al.'s
+        ``p ** L``, as the package's arithmetic analyses and ObsScaling's copy of the same
+        results read it).
     ``score_stderr``
         The task's ``<metric>_stderr`` (v0.3) or ``<metric>_stderr,<filter>`` (>= 0.4) value,
         as reported (divided by 100 with a percent metric); ``NaN`` where there is none or it
@@ -289,7 +295,7 @@ def read_lm_eval(
         sqrt(n)``, 1.5-3.1 nats on Pythia), which the models read as item heterogeneity.
         The ``ppl`` row itself stays, kind ``other`` with ``unit`` = ``word``.
     ``unit``
-        ``word`` for LAMBADA's ``ppl`` and ``loglik_per_word_from_ppl`` and for
+        ``word`` for LAMBADA's ``ppl``, ``loglik_per_word_from_ppl`` and ``acc`` and for
         ``word_perplexity``; ``byte`` for ``byte_perplexity`` and ``bits_per_byte``; ``<NA>``
         elsewhere.
     ``n_items``
@@ -574,11 +580,13 @@ class _EvaluationRows:
             kind = _kind_of(metric)
             if generative and metric == "acc":
                 kind = "exact_match"  # a generated answer's accuracy is an exact match
+            if is_lambada and metric == "acc":
+                kind = "greedy_match"  # is_greedy of the target word: see the docstring
             chance = math.nan
             if choices is not None and metric in _CHOICE_METRICS:
                 chance = choices.chance
             perplexity = is_lambada and metric in _LAMBADA_PERPLEXITY_METRICS
-            unit = "word" if perplexity else _UNIT_OF_METRIC.get(metric)
+            unit = "word" if perplexity or kind == "greedy_match" else _UNIT_OF_METRIC.get(metric)
             added = self._append(where, label, kind, score, stderr, chance, unit)
             if added and perplexity:
                 loglik = _lambada_loglik(score, where.file, task_name, key)

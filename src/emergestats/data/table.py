@@ -88,6 +88,7 @@ from emergestats.errors import AssumptionWarning, DataFormatError, EmptyInputErr
 
 METRIC_KINDS: Final[tuple[str, ...]] = (
     "exact_match",
+    "greedy_match",
     "multiple_choice_grade",
     "brier",
     "log_likelihood",
@@ -166,6 +167,7 @@ _ITEM_STRING_COLUMNS = ("task", "subtask", "family", "model", "item", "source")
 #: Range each metric kind's score must lie in (inclusive); ``None`` leaves a side open.
 SCORE_RANGE: Final[dict[str, tuple[float | None, float | None]]] = {
     "exact_match": (0.0, 1.0),
+    "greedy_match": (0.0, 1.0),
     "multiple_choice_grade": (0.0, 1.0),
     "accuracy": (0.0, 1.0),
     "pass_at_k": (0.0, 1.0),

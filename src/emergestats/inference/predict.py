@@ -305,7 +305,7 @@ def _map_parameters(
     """The forward maps' parameters: posterior draws where fitted, prior draws otherwise."""
     priors = fit_.config.priors
     params: dict[str, Any] = {}
-    for name in ("choice_noise", "distractor_concentration"):
+    for name in ("choice_noise", "distractor_concentration", "rival_share"):
         params[name] = _per_draw(
             _values(post, name) if name in post else prior_draws(priors[name], n_draws, rng)
         )

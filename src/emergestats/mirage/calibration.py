@@ -514,7 +514,8 @@ class CalibrationResult:
 def kind_of_metric(metric_kind: str) -> str:
     """The calibration grid's task kind of a tested metric kind: exact match and pass@k are
     ``generation``, grade and accuracy ``choice``."""
-    return "generation" if metric_kind in ("exact_match", "pass_at_k") else "choice"
+    generation = ("exact_match", "greedy_match", "pass_at_k")
+    return "generation" if metric_kind in generation else "choice"
 
 
 def closest_cells(

@@ -139,6 +139,7 @@ MODES: Final[tuple[str, ...]] = ("cross_metric", "in_sample", "leave_future_out"
 #: Metric kinds whose jumps are tested (discontinuous or nonlinear in the latent).
 TESTED_KINDS: Final[tuple[str, ...]] = (
     "exact_match",
+    "greedy_match",
     "multiple_choice_grade",
     "accuracy",
     "pass_at_k",

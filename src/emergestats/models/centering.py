@@ -55,6 +55,7 @@ def _median_map_parameters(data: PreparedData, priors: dict[str, PriorSpec]) -> 
         "choice_noise": prior_scale(priors["choice_noise"]),
         "lure": 0.0,
         "distractor_concentration": prior_scale(priors["distractor_concentration"]),
+        "rival_share": prior_scale(priors["rival_share"]),
         "tokens_per_unit": {
             u: float(np.exp(priors[key]["mu"])) for u, key in UNIT_PRIORS.items() if u in units
         },

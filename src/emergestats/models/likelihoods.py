@@ -26,7 +26,8 @@ Continuous roles (log-likelihood, Brier, edit distance)
 
 Parameters created here (only where a role needs them)
 ------------------------------------------------------
-``choice_noise`` (Gumbel scale of the argmax), ``lure`` (with ``lure=True``),
+``choice_noise`` (Gumbel scale of the argmax), ``lure`` (with ``lure=True``), ``rival_share``
+(greedy match: the strongest rival continuation's share of the mass not on the target),
 ``distractor_concentration`` (mean and summed Brier forms), ``tokens_per_unit`` (dims
 ``unit``: tokens per word / per character for log-likelihoods and edit distances in those
 units; free ``tokens_per_unit_z``, made before the curves by :func:`add_unit_conversions`).
@@ -51,11 +52,13 @@ from emergestats.models.priors import PriorSpec, prior_variable
 
 #: Units other than tokens, and the prior key of their tokens-per-unit ratio.
 UNIT_PRIORS = {"word": "tokens_per_word", "char": "tokens_per_char"}
+#: Roles whose rows may be in words or characters: their scores need ``tokens_per_unit``.
+UNIT_ROLES = ("log_likelihood", "edit_distance", "greedy_match")
 
 
 def units_present(data: ObservationData) -> list[str]:
-    """Non-token units of modelled log-likelihood and edit-distance rows."""
-    rows = np.flatnonzero(data.modelled & np.isin(data.role, ("log_likelihood", "edit_distance")))
+    """Non-token units of modelled log-likelihood, edit-distance and greedy-match rows."""
+    rows = np.flatnonzero(data.modelled & np.isin(data.role, UNIT_ROLES))
     present = {str(u) for u in data.unit[rows]}
     return [u for u in UNIT_PRIORS if u in present]
 
@@ -133,6 +136,10 @@ def row_expectations(
     k_choices = data.n_choices[rows]
     if role == "exact_match":
         return forward.exact_match(ce, item_sd, lv, lw), None
+    if role == "greedy_match":
+        # a word's (or character's) tokens: its CE is tokens_per_unit times the token CE
+        tokens, _ = _tokens_per_item(data, rows, role, params)
+        return forward.greedy_match(ce * tokens, item_sd, lv, lw, params["rival_share"]), None
     if role == "pass_at_k":
         return forward.pass_at_k(ce, item_sd, lv, lw, data.pass_k[rows]), None
     if role == "grade":
@@ -186,7 +193,8 @@ def _tokens_per_item(
     """Tokens per scored unit: the length for token rows, a fitted ratio for word/char rows.
 
     For a log-likelihood it is what the score sums over (returns the first and second moment);
-    for an edit distance it converts tokens into the row's unit (moments unused).
+    for an edit distance or a greedy match it converts tokens into the row's unit (1 for token
+    rows; second moment unused).
     """
     units = data.unit[rows]
     if role == "log_likelihood":
@@ -264,9 +272,10 @@ def add_unit_conversions(
 
     ``tokens_per_unit = exp(mu + sigma z)`` with ``z = tokens_per_unit_z ~ Normal(0, 1)``: the
     ``LogNormal(mu, sigma)`` prior of the ratio (keys ``tokens_per_word``, ``tokens_per_char``).
-    A curve seen only through log-likelihoods per word pins the sum of its level ``a`` and
-    ``log tokens_per_word`` (the log of the expected per-word score is their sum plus the slope
-    term) and nothing else separates the two but their priors: sampled as they stand, the
+    A curve seen only through log-likelihoods (and greedy matches) per word pins the sum of its
+    level ``a`` and ``log tokens_per_word`` (both see the per-word CE, whose log is their sum
+    plus the slope term) and nothing else separates the two but their priors: sampled as they
+    stand, the
     chains crawl along that ridge (Pythia LAMBADA's default fit: R-hat 1.010-1.014 on ``a``
     and the ratio at 4 x 1000 draws). Such a curve's level (or its family's mean) is sheared
     by ``sigma z`` (:func:`emergestats.models.builders.add_curve_population`), so the sampler
@@ -286,13 +295,14 @@ def add_unit_conversions(
     ratios = {u: ratio[i] for i, u in enumerate(units)}
     if curve_index is None or n_curves == 0:
         return UnitConversions(ratios=ratios)
-    # the one unit of each curve seen only through log-likelihoods in that unit (-1: none)
+    # the one unit of each curve seen only through rows in that unit (-1: none): its
+    # log-likelihoods and greedy matches both see the ratio times the token CE
     modelled = np.flatnonzero(data.modelled)
     curves = curve_index[modelled]
-    log_likelihood = data.role[modelled] == "log_likelihood"
+    in_units = np.isin(data.role[modelled], ("log_likelihood", "greedy_match"))
     sole = np.full(n_curves, -1)
     for position, unit in enumerate(units):
-        ratio_only = log_likelihood & (data.unit[modelled] == unit)
+        ratio_only = in_units & (data.unit[modelled] == unit)
         has = np.bincount(curves[ratio_only], minlength=n_curves) > 0
         other = np.bincount(curves[~ratio_only], minlength=n_curves) > 0
         sole[has & ~other] = position
@@ -318,6 +328,8 @@ def add_map_parameters(
         params["choice_noise"] = prior_variable("choice_noise", priors["choice_noise"])
     if lure and needs_lure(data):
         params["lure"] = prior_variable("lure", priors["lure"])
+    if len(data.rows_of("greedy_match")):
+        params["rival_share"] = prior_variable("rival_share", priors["rival_share"])
     if needs_concentration(data):
         params["distractor_concentration"] = prior_variable(
             "distractor_concentration", priors["distractor_concentration"]

@@ -13,6 +13,8 @@ Roles
 role                      rows
 ========================= ===================================================================
 ``exact_match``           generated answers, all tokens right (``exact_match`` rows)
+``greedy_match``          the target is the greedy continuation (``greedy_match`` rows, e.g.
+                          lm-eval's LAMBADA ``acc``; per token, or per word with ``unit``)
 ``pass_at_k``             ``pass_at_k`` rows (``k`` from the metric name)
 ``grade``                 ``multiple_choice_grade`` rows, and ``accuracy`` rows of a task with a
                           known number of choices
@@ -78,6 +80,7 @@ FALLBACK_N_ITEMS: Final[int] = 100
 
 ROLES: Final[tuple[str, ...]] = (
     "exact_match",
+    "greedy_match",
     "pass_at_k",
     "grade",
     "subset",
@@ -87,7 +90,13 @@ ROLES: Final[tuple[str, ...]] = (
     "edit_distance",
 )
 #: Roles observed as counts out of ``n_items`` (binomial).
-COUNT_ROLES: Final[tuple[str, ...]] = ("exact_match", "pass_at_k", "grade", "subset")
+COUNT_ROLES: Final[tuple[str, ...]] = (
+    "exact_match",
+    "greedy_match",
+    "pass_at_k",
+    "grade",
+    "subset",
+)
 #: Roles observed as means of item values (normal, item-level sd from the map or reported).
 CONTINUOUS_ROLES: Final[tuple[str, ...]] = (
     "brier",
@@ -95,6 +104,8 @@ CONTINUOUS_ROLES: Final[tuple[str, ...]] = (
     "log_likelihood",
     "edit_distance",
 )
+#: Metric kinds whose score may be in words or characters (the ``unit`` column).
+UNIT_KINDS: Final[tuple[str, ...]] = ("log_likelihood", "edit_distance", "greedy_match")
 #: Metric kinds with no forward map.
 UNMODELLED_KINDS: Final[tuple[str, ...]] = ("bleu", "rouge", "other")
 #: Which row of a repeated-evidence group stays in the likelihood (earlier wins).
@@ -103,6 +114,7 @@ _ROLE_PREFERENCE: Final[tuple[str, ...]] = (
     "log_likelihood",
     "grade",
     "exact_match",
+    "greedy_match",
     "brier",
     "edit_distance",
     "pass_at_k",
@@ -518,6 +530,7 @@ def _prepare_observations(
 
     role = np.full(n_rows, "", dtype=object)
     role[kind == "exact_match"] = "exact_match"
+    role[kind == "greedy_match"] = "greedy_match"
     role[subset] = "subset"
     role[kind == "pass_at_k"] = "pass_at_k"
     role[grade_rows | (kind == "accuracy")] = "grade"
@@ -580,7 +593,7 @@ def _prepare_observations(
     given_unit = _column(table, "unit", dtype=object)
     unit = np.array(
         [
-            unit_of(m, u) if k in ("log_likelihood", "edit_distance") else "token"
+            unit_of(m, u) if k in UNIT_KINDS else "token"
             for k, m, u in zip(kind, metric, given_unit, strict=True)
         ],
         dtype=object,
@@ -659,7 +672,9 @@ def _length_histograms(
 ) -> tuple[np.ndarray, np.ndarray]:
     n_rows = len(table)
     target = _column(table, "target_tokens")
-    needs_length = np.isin(role, ("exact_match", "pass_at_k", "log_likelihood", "edit_distance"))
+    needs_length = np.isin(
+        role, ("exact_match", "greedy_match", "pass_at_k", "log_likelihood", "edit_distance")
+    )
     needs_length &= (unit == "token") | (role == "edit_distance")
     tasks = table["task"].to_numpy(dtype=object)
     subtasks = table["subtask"].to_numpy(dtype=object)
@@ -718,7 +733,7 @@ def _exclude_repeated_evidence(
     # subset accuracy of a cell whose unit accuracy is also a row: the same items again
     has_unit = np.zeros(cell_index.max() + 1 if len(cell_index) else 0, dtype=bool)
     has_unit[cell_index[live & (role == "grade")]] = True
-    has_unit[cell_index[live & (role == "exact_match")]] = True
+    has_unit[cell_index[live & np.isin(role, ("exact_match", "greedy_match"))]] = True
     derived = live & (role == "subset") & has_unit[cell_index]
     excluded[derived] = "repeated evidence: subset accuracy of items whose accuracy is a row"
 

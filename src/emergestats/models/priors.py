@@ -66,6 +66,10 @@ key                             what                                       defau
                                 (only with ``lure=True``)
 ``distractor_concentration``    0 = wrong mass spread evenly over the      Beta(1.5, 6)
                                 distractors, 1 = all on one (Brier forms)
+``rival_share``                 share of the mass not on the target that   Beta(2, 2)
+                                its strongest rival holds (greedy match:
+                                the target wins when its probability is
+                                at least ``c / (1 + c)``)
 ``tokens_per_word``             tokens per word (per_word log-likelihood)  LogNormal(log 1.3,
                                                                            0.3)
 ``tokens_per_char``             tokens per character (per_char)            LogNormal(log 0.25,
@@ -109,6 +113,7 @@ DEFAULT_PRIORS: Final[dict[str, PriorSpec]] = {
     "choice_noise": {"dist": "LogNormal", "mu": math.log(0.5), "sigma": 0.3},
     "lure": {"dist": "HalfNormal", "sigma": 0.5},
     "distractor_concentration": {"dist": "Beta", "alpha": 1.5, "beta": 6.0},
+    "rival_share": {"dist": "Beta", "alpha": 2.0, "beta": 2.0},
     "tokens_per_word": {"dist": "LogNormal", "mu": math.log(1.3), "sigma": 0.3},
     "tokens_per_char": {"dist": "LogNormal", "mu": math.log(0.25), "sigma": 0.3},
     "item_difficulty_sigma": {"dist": "HalfNormal", "sigma": 1.0},

@@ -42,6 +42,7 @@ __all__ = [
 #: Colour of each metric kind (:data:`emergestats.data.table.METRIC_KINDS`).
 KIND_COLOURS: Final[dict[str, str]] = {
     "exact_match": "#D55E00",  # vermillion
+    "greedy_match": "#AA4499",  # purple
     "multiple_choice_grade": "#CC79A7",  # reddish purple
     "accuracy": "#E69F00",  # orange
     "pass_at_k": "#882255",  # wine
@@ -56,6 +57,7 @@ KIND_COLOURS: Final[dict[str, str]] = {
 #: Readable name of each metric kind.
 KIND_LABELS: Final[dict[str, str]] = {
     "exact_match": "exact match",
+    "greedy_match": "greedy match",
     "multiple_choice_grade": "multiple-choice grade",
     "accuracy": "accuracy",
     "pass_at_k": "pass@k",

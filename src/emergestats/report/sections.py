@@ -48,7 +48,12 @@ FIT_ROLES: Final[dict[str, str]] = {
     "in_sample/broken": "broken model fitted to every metric (smooth-vs-broken LOO)",
     "leave_future_out/smooth": "smooth model fitted to the sizes up to the largest jump",
 }
-_LENGTH_KINDS: Final[tuple[str, ...]] = ("exact_match", "pass_at_k", "edit_distance")
+_LENGTH_KINDS: Final[tuple[str, ...]] = (
+    "exact_match",
+    "greedy_match",
+    "pass_at_k",
+    "edit_distance",
+)
 
 
 def _clean(value: Any) -> Any:
