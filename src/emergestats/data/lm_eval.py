@@ -265,7 +265,7 @@ def read_lm_eval(
         ``is_greedy`` of the target word (every token of it is the greedy continuation), kind
         ``greedy_match`` with ``unit`` ``word``: the target must out-rank every rival word,
         which is not the probability of sampling it (``exact_match``; at 12B parameters Pythia's
-        greedy accuracy is 0.70 where its mean target probability is about 0.45). The
+        greedy accuracy is 0.70 where its mean target probability is about 0.41). The
         arithmetic ``acc`` is ``is_greedy`` too, but stays ``exact_match`` (Schaeffer et al.'s
         ``p ** L``, as the package's arithmetic analyses and ObsScaling's copy of the same
         results read it).
