@@ -37,7 +37,7 @@ from emergestats.mirage.calibration import (
     simulate_batch,
     summarise_calibration,
 )
-from emergestats.mirage.jumps import _apply_rule
+from emergestats.mirage.jumps import _apply_rule, _calibration_lookup
 from emergestats.mirage.statistics import jump_statistics_of_replicates, score_resolution
 from emergestats.simulation import CurveTruth, simulate_curve
 
@@ -546,6 +546,53 @@ def test_the_closest_cell_matches_the_number_of_choices_where_known() -> None:
     # over what the row does not know, the worst rates
     assert cells["false_alarm"].tolist() == [0.05, 0.05, 0.1]
     assert cells["power"].tolist() == [0.6, 0.3, 0.5]
+
+
+def test_explained_by_metric_needs_the_calibrated_power_rule_8() -> None:
+    summary = pd.DataFrame(
+        [
+            _summary_cell(kind="generation", mean_length=5.0, n_items=200, power=0.1),
+            _summary_cell(kind="generation", mean_length=5.0, n_items=5000, power=0.1),
+        ]
+    )
+    summary["power_any"] = [0.3, 0.9]  # excess_jump or latent_break
+    verdicts = pd.DataFrame(
+        {
+            "metric_kind": ["exact_match"] * 4,
+            "n_items": [200.0, 5000.0, 200.0, 200.0],
+            "n_sizes": [8, 8, 8, 8],
+            "n_choices": [math.nan] * 4,
+            "verdict": [
+                "explained_by_metric",
+                "explained_by_metric",
+                "excess_jump",
+                "inconclusive",
+            ],
+            "reason": ["", "", "", "only 2 distinct size(s)"],
+        }
+    )
+    calibration = CalibrationResult(replicates=pd.DataFrame(), summary=summary, wall_seconds=0.0)
+    out = _calibration_lookup(verdicts, calibration, VerdictRule())
+    # low power: not detected is not explained; enough power: kept; a detection and an earlier
+    # reason are left alone
+    assert out["verdict"].tolist() == [
+        "inconclusive",
+        "explained_by_metric",
+        "excess_jump",
+        "inconclusive",
+    ]
+    assert "finds 0.30 of the simulated breaks (< 0.8)" in out["reason"].iloc[0]
+    assert out["reason"].iloc[3] == "only 2 distinct size(s)"
+    # without latent_break rates the verdict's own power decides; the threshold is the rule's
+    old = CalibrationResult(
+        replicates=pd.DataFrame(), summary=summary.drop(columns="power_any"), wall_seconds=0.0
+    )
+    lenient = _calibration_lookup(verdicts, old, VerdictRule(min_power=0.05))
+    assert lenient["verdict"].tolist()[:2] == ["explained_by_metric"] * 2
+    assert (
+        _calibration_lookup(verdicts, old, VerdictRule())["verdict"].tolist()[:2]
+        == ["inconclusive"] * 2
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -547,6 +547,9 @@ def closest_cells(
 def nearest_cells(verdicts: pd.DataFrame, calibration: CalibrationResult) -> pd.DataFrame:
     """For every verdict row, the calibration cell nearest to its design: label, false alarm, power.
 
+    ``power_any`` is the share of the broken truths called ``excess_jump`` or ``latent_break``
+    (NaN for a calibration without ``latent_break`` rates).
+
     The cells of :func:`closest_cells` (same kind; nearest in items, sizes and, for a choice
     series that says it, the number of choices); over the dimensions a verdict row does not
     know (answer length, the number of choices where unknown, break factor) the *worst* false
@@ -558,6 +561,7 @@ def nearest_cells(verdicts: pd.DataFrame, calibration: CalibrationResult) -> pd.
             "cell": pd.Series([None] * len(verdicts), dtype=object),
             "false_alarm": np.nan,
             "power": np.nan,
+            "power_any": np.nan,
         },
         index=verdicts.index,
     )
@@ -575,6 +579,8 @@ def nearest_cells(verdicts: pd.DataFrame, calibration: CalibrationResult) -> pd.
         out.at[index, "cell"] = _cells_label(near)
         out.at[index, "false_alarm"] = float(near["false_alarm"].max())
         out.at[index, "power"] = float(near["power"].min())
+        if "power_any" in near.columns:
+            out.at[index, "power_any"] = float(near["power_any"].min())
     return out
 
 

@@ -64,6 +64,13 @@ carry the same verdict.
    choices ``n_choices``; the worst rate over what the row does not know) has a false-alarm
    rate above ``max_false_alarm`` (0.10) becomes ``inconclusive`` by rule, and every row
    reports the nearest cell's false alarm and power.
+8. With a calibration, ``explained_by_metric`` also needs power: where the nearest cell's
+   simulated breaks are found (``excess_jump`` or ``latent_break``; the verdict's own power
+   where the calibration has no ``latent_break`` rates) less often than ``min_power`` (0.8),
+   a break of that size could hide behind the verdict, so the series is ``inconclusive`` by
+   rule ("not detected" is not "explained" at that power). ``excess_jump`` stays: a
+   detection needs no power, only the false-alarm control of rule 6. Without a calibration
+   the verdict cannot know its power; ``docs/calibration.md`` says how low it is.
 
 7. ``latent_break`` (a column beside the verdict, in ``cross_metric`` and ``in_sample``): does
    the latent itself break? The step test of :mod:`emergestats.mirage.breaks` on the smooth
@@ -205,6 +212,9 @@ class VerdictRule:
     max_false_alarm
         With a calibration: the largest false-alarm rate of the nearest grid cell for which a
         verdict is given.
+    min_power
+        With a calibration: the smallest power of the nearest grid cell (either call, else the
+        verdict's) for which ``explained_by_metric`` is given (rule 8).
     break_z, max_pareto_k
         Not used by the rule since 2026-12-05 (``latent_break`` was ``elpd_diff > break_z *
         elpd_se`` of the smooth-vs-broken LOO, withheld above ``max_pareto_k``; it is now the
@@ -217,6 +227,7 @@ class VerdictRule:
     min_sizes: int = 3
     require_diagnostics: bool = True
     max_false_alarm: float = 0.10
+    min_power: float = 0.80
     break_z: float = 2.0
     max_pareto_k: float = 0.7
 
@@ -252,10 +263,11 @@ class VerdictRule:
             f"P(T_rep <= T_obs) <= {self.alpha} (the jump is smaller than the smooth model "
             "predicts), and explained_by_metric otherwise. With a calibration, a series whose "
             f"nearest simulated cell has a false-alarm rate above {self.max_false_alarm} is "
-            "inconclusive. Beside the verdict, latent_break = 1 when the step test of the "
-            "curve's posterior-mean cell deviations in the smooth fit (step_p, the p of a "
-            "quadratic-plus-step against iid normal deviations, adjusted over the fit's curves the "
-            "same way) is <= "
+            "inconclusive, and so is an explained_by_metric series whose nearest cell finds "
+            f"fewer than {self.min_power} of its simulated breaks. Beside the verdict, "
+            "latent_break = 1 when the step test of the curve's posterior-mean cell deviations "
+            "in the smooth fit (step_p, the p of a quadratic-plus-step against iid normal "
+            "deviations, adjusted over the fit's curves the same way) is <= "
             f"{self.alpha} (NaN with fewer than 5 sizes or when the fit fails its "
             "diagnostics); it never changes the verdict."
         )
@@ -858,7 +870,7 @@ def _apply_rule(frame: pd.DataFrame, rule: VerdictRule) -> pd.DataFrame:
 
 
 def _calibration_lookup(frame: pd.DataFrame, calibration: Any, rule: VerdictRule) -> pd.DataFrame:
-    """Attach the nearest calibration cell's false alarm and power; apply rule 6."""
+    """Attach the nearest calibration cell's false alarm and power; apply rules 6 and 8."""
     from emergestats.mirage.calibration import nearest_cells
 
     frame = frame.copy()
@@ -873,6 +885,16 @@ def _calibration_lookup(frame: pd.DataFrame, calibration: Any, rule: VerdictRule
         f"calibration: the nearest simulated cell ({cell}) has false-alarm rate {fa:.2f} > "
         f"{rule.max_false_alarm}"
         for cell, fa in zip(cells["cell"][bad], frame["false_alarm"][bad], strict=True)
+    ]
+    found = cells["power_any"].to_numpy(float)
+    found = np.where(np.isfinite(found), found, frame["power"].to_numpy(float))
+    weak = (found < rule.min_power) & (frame["verdict"] == "explained_by_metric").to_numpy()
+    frame.loc[weak, "verdict"] = "inconclusive"
+    frame.loc[weak, "reason"] = [
+        f"calibration: at the nearest simulated cell ({cell}) the test finds {rate:.2f} of the "
+        f"simulated breaks (< {rule.min_power}): a break of that size could hide behind "
+        "'explained_by_metric'"
+        for cell, rate in zip(cells["cell"][weak], found[weak], strict=True)
     ]
     return frame
 

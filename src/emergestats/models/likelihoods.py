@@ -276,9 +276,9 @@ def add_unit_conversions(
     level ``a`` and ``log tokens_per_word`` (both see the per-word CE, whose log is their sum
     plus the slope term) and nothing else separates the two but their priors: sampled as they
     stand, the chains crawl along that ridge (Pythia LAMBADA's default fit: R-hat 1.010-1.014
-    on ``a`` and the ratio at 4 x 1000 draws). Such a curve's level (or its family's mean) is sheared
-    by ``sigma z`` (:func:`emergestats.models.builders.add_curve_population`), so the sampler
-    moves the sum itself; the prior is unchanged. Call before the curve population; pass the
+    on ``a`` and the ratio at 4 x 1000 draws). Such a curve's level (or its family's mean) is
+    sheared by ``sigma z`` (:func:`emergestats.models.builders.add_curve_population`), so the
+    sampler moves the sum itself; the prior is unchanged. Call before the curve population; pass the
     result to :func:`add_metric_likelihoods`. Without ``curve_index`` (the row's curve) and
     ``n_curves`` only the ratios are made, no shear.
     """
