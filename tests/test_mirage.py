@@ -593,6 +593,15 @@ def test_explained_by_metric_needs_the_calibrated_power_rule_8() -> None:
         _calibration_lookup(verdicts, old, VerdictRule())["verdict"].tolist()[:2]
         == ["inconclusive"] * 2
     )
+    # a calibration measured in one mode says nothing about another: no cell, no rule
+    moded = CalibrationResult(
+        replicates=pd.DataFrame(), summary=summary.assign(mode="cross_metric"), wall_seconds=0.0
+    )
+    two_modes = verdicts.iloc[:2].assign(mode=["cross_metric", "in_sample"])
+    cells = nearest_cells(two_modes, moded)
+    assert cells["power_any"].iloc[0] == 0.3 and np.isnan(cells["power_any"].iloc[1])
+    out = _calibration_lookup(two_modes, moded, VerdictRule())
+    assert out["verdict"].tolist() == ["inconclusive", "explained_by_metric"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ from emergestats.report.formats import FORMATS, interval_text, render_table
 if TYPE_CHECKING:
     from distributed import Client
 
+    from emergestats.mirage.calibration import CalibrationResult
+
 __all__ = ["atomic_folder", "atomic_path", "load_evaluation_table", "main"]
 
 #: ``--format``: how a command prints its table (``table`` moves long reasons to footnotes).
@@ -253,6 +255,13 @@ _select_tasks = select_tasks
     metavar="NAME",
     help="Test only this task (repeatable; matches the 'task' column, or 'task/subtask').",
 )
+@click.option(
+    "--calibration",
+    default=None,
+    metavar="measured|FILE",
+    help="Apply the verdict rule's calibration rules 6 and 8 with these measured error rates: "
+    "'measured' (the package's docs/calibration.csv) or a calibration summary CSV.",
+)
 @_FORMAT_OPTION
 @_friendly_errors
 def mirage_command(
@@ -267,6 +276,7 @@ def mirage_command(
     seed: int | None,
     broken: bool,
     tasks: tuple[str, ...],
+    calibration: str | None,
     fmt: str,
 ) -> None:
     """The mirage test of every discontinuous metric of TABLE: is its jump more than the metric?
@@ -274,10 +284,13 @@ def mirage_command(
     TABLE is as for `scores`. For each task and metric (exact match, grade, accuracy, pass@k):
     prints the verdict (explained_by_metric, excess_jump or inconclusive), the excess of the
     observed largest jump over the smooth model's prediction with its 90% interval, and the
-    p-value, per mode. The rule is printed at the end.
+    p-value, per mode. The rule is printed at the end. With --calibration, each series gets the
+    false alarm and power of the nearest measured cell of its mode, and the rule withholds a
+    verdict where the false alarm is too high or (for explained_by_metric) the power too low.
     """
     from emergestats.mirage import jump_test
 
+    measured = _calibration_of(calibration)
     evaluations = load_evaluation_table(table)
     if tasks:
         evaluations = _select_tasks(evaluations, tasks, table)
@@ -300,6 +313,7 @@ def mirage_command(
             chains=chains,
             random_seed=seed,
             client=client,
+            calibration=measured,
             lengths="auto",
         )
     finally:
@@ -339,6 +353,33 @@ def mirage_command(
         with atomic_folder(out) as tmp:
             result.save(tmp)
         _info(fmt, f"wrote {out / 'verdicts.csv'}, {out / 'verdicts.json'} and {out / 'fits'}")
+
+
+def _calibration_of(option: str | None) -> CalibrationResult | None:
+    """The ``--calibration`` option as a calibration result (None: no calibration)."""
+    if option is None:
+        return None
+    from emergestats.mirage.calibration import CalibrationResult
+    from emergestats.report.sections import measured_calibration
+
+    if option == "measured":
+        summary = measured_calibration()
+    else:
+        path = Path(option)
+        if not path.is_file():
+            raise click.BadParameter(
+                f"{option!r} is neither 'measured' nor a file", param_hint="--calibration"
+            )
+        summary = pd.read_csv(path)
+    needed = {"kind", "n_items", "n_sizes", "false_alarm", "power"}
+    missing = sorted(needed - set(summary.columns))
+    if missing:
+        raise click.BadParameter(
+            f"{option} has no column(s) {', '.join(missing)}: give the summary table of "
+            "emergestats.mirage.calibrate (CalibrationResult.summary) as CSV",
+            param_hint="--calibration",
+        )
+    return CalibrationResult(replicates=pd.DataFrame(), summary=summary, wall_seconds=0.0)
 
 
 def _scheduler_client(scheduler: str | None) -> Client | None:

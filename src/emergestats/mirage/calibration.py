@@ -553,9 +553,12 @@ def nearest_cells(verdicts: pd.DataFrame, calibration: CalibrationResult) -> pd.
     The cells of :func:`closest_cells` (same kind; nearest in items, sizes and, for a choice
     series that says it, the number of choices); over the dimensions a verdict row does not
     know (answer length, the number of choices where unknown, break factor) the *worst* false
-    alarm and the *lowest* power are taken.
+    alarm and the *lowest* power are taken. Where both tables have a ``mode`` column, a row is
+    matched only to cells of its own mode (a mode the calibration did not measure gets no cell:
+    NaN rates, and the rules that need them do not apply).
     """
     summary = calibration.summary
+    by_mode = "mode" in summary.columns and "mode" in verdicts.columns
     out = pd.DataFrame(
         {
             "cell": pd.Series([None] * len(verdicts), dtype=object),
@@ -568,7 +571,7 @@ def nearest_cells(verdicts: pd.DataFrame, calibration: CalibrationResult) -> pd.
     for index, row in verdicts.iterrows():
         kind = kind_of_metric(str(row["metric_kind"]))
         near = closest_cells(
-            summary,
+            summary[summary["mode"] == row["mode"]] if by_mode else summary,
             kind,
             float(row["n_items"]),
             float(row["n_sizes"]),
