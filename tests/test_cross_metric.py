@@ -13,6 +13,7 @@ import json
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -142,3 +143,54 @@ def test_lambada_greedy_accuracy_and_log_likelihood_fit_together(data_dir: objec
     assert (accuracy["q50"] - accuracy["score"]).abs().median() < 0.02
     share = fit.posterior["rival_share"]
     assert 0.1 < float(share.mean()) < 0.6 and float(share.std()) < 0.05
+
+
+@pytest.mark.slow
+def test_greedy_match_map_on_a_simulator_with_per_token_rivals() -> None:
+    # emergestats.simulation decides greedy decoding token by token, each token against its own
+    # rival (a Beta(2, 4) share of the rest, persistent, with a per-size wobble), over gamma
+    # item difficulties and negative-binomial lengths; the model thresholds the whole target's
+    # probability at one fitted c / (1 + c) over log-normal items. Fitted on the log-likelihood
+    # at 8 sizes and the greedy match at the 6 smallest (three tasks, 1,000 items), it
+    # predicts the 2 largest: measured 2026-12-06, held out 4/6 inside 90% intervals (median
+    # width 0.029, median error 0.010; the misses are the task with 2.5-token answers, whose
+    # greedy rate lies 0.05 above the interval, 0.08-0.09 above its median: the word-level
+    # threshold is harder on long answers than token-by-token rivals), in sample 15/18
+    # (width 0.058).
+    from emergestats.simulation import CurveTruth, simulate_curve
+
+    sizes = np.geomspace(7e7, 1.2e10, 8)
+    tables = []
+    for position, (level, slope, length) in enumerate(
+        [(-0.3, 0.35, 1.5), (0.2, 0.3, 2.5), (-0.6, 0.45, 1.2)]
+    ):
+        truth = CurveTruth(log_ce_ref=level, slope=slope, n_ref=1e9, floor=0.02)
+        curve = simulate_curve(
+            truth,
+            params=sizes,
+            n_items=1000,
+            mean_length=length,
+            seed=10 + position,
+            greedy_rival=(2.0, 4.0),
+        )
+        table = curve.table(task=f"t{position}")
+        tables.append(table[table["metric"].isin(["log_likelihood", "greedy_match"])])
+    table = pd.concat(tables, ignore_index=True)
+    largest = (table["params"] >= sizes[-2] * 0.99) & (table["metric"] == "greedy_match")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        # at the default target_accept (0.95) seeds 1 and 3 of 1-3 had one divergence each (R-hat
+        # 1.008-1.011 on item_sd_z, as on the four-family LAMBADA fit); at 0.99 all three pass
+        fit = es.fit(table[~largest], random_seed=1, target_accept=0.99)
+    summary = fit.diagnostics_summary()
+    assert summary["passed"], summary["failures"]
+    for rows, least, widest in (
+        (table[largest], 3, 0.06),
+        (table[~largest & (table["metric"] == "greedy_match")], 13, 0.10),
+    ):
+        pred = fit.predict_table(rows, random_seed=2)
+        inside = (pred["score"] >= pred["q05"]) & (pred["score"] <= pred["q95"])
+        print(pred[["task", "params", "score", "q05", "q50", "q95"]].round(3).to_string())
+        assert inside.sum() >= least
+        assert (pred["q95"] - pred["q05"]).median() < widest
+        assert (pred["q50"] - pred["score"]).abs().median() < 0.03

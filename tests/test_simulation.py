@@ -458,3 +458,27 @@ def test_simulator_does_not_import_the_models() -> None:
     third_party = {name for name in imported if name.split(".")[0] not in ("__future__", "math")}
     third_party -= {"collections.abc", "dataclasses", "typing"}
     assert third_party == {"numpy", "numpy.typing", "pandas", "emergestats.data.table"}
+
+
+def test_a_greedy_match_is_scored_from_the_same_outputs_and_changes_nothing_else() -> None:
+    truth = CurveTruth(log_ce_ref=-0.3, slope=0.35, n_ref=1e9, floor=0.02)
+    sizes = np.geomspace(7e7, 1.2e10, 6)
+    plain = simulate_curve(truth, params=sizes, n_items=800, mean_length=2.0, seed=3)
+    greedy = simulate_curve(
+        truth, params=sizes, n_items=800, mean_length=2.0, seed=3, greedy_rival=(2.0, 4.0)
+    )
+    assert "greedy_match" not in plain.scores
+    for name, values in plain.scores.items():
+        np.testing.assert_array_equal(greedy.scores[name], values)
+    rate = greedy.scores["greedy_match"]
+    assert np.all(np.diff(rate) > -0.05)  # rises with scale (up to the model deviations)
+    # a target whose every token holds over half the mass is always the greedy continuation
+    assert greedy.outputs.greedy is not None
+    sure = np.exp(greedy.outputs.logprob) > 0.5
+    assert sure.any() and greedy.outputs.greedy[sure].all()
+    # a rival's share is below 1, so greedy decoding is right more often than sampling
+    assert np.all(rate >= greedy.scores["exact_str_match"] - 0.02)
+    table = greedy.table()
+    assert set(table.loc[table["metric"] == "greedy_match", "metric_kind"]) == {"greedy_match"}
+    with pytest.raises(ValueError, match="two positive Beta parameters"):
+        simulate_curve(truth, params=sizes, n_items=50, seed=3, greedy_rival=(0.0, 1.0))

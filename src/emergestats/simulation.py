@@ -75,6 +75,8 @@ metric                    metric_kind           chance
 ``edit_distance``         edit_distance         NaN (tokens per item)
 ``log_likelihood``        log_likelihood        NaN (nats per item, summed over tokens)
 ``pass@k``                pass_at_k             NaN
+``greedy_match``          greedy_match          NaN (with ``greedy_rival``: every target token
+                                                out-ranks its strongest rival)
 ``multiple_choice_grade`` multiple_choice_grade ``1 / K``
 ``brier_score``           brier                 ``(K - 1) / K^2`` (mean over choices)
 ``brier_score_sum``       brier                 ``(K - 1) / K`` (summed over choices)
@@ -367,6 +369,9 @@ class ItemOutputs:
         ``(I,)`` position of the correct choice (choice; else ``None``).
     plausible_choice
         ``(I,)`` position of the plausible distractor (choice; else ``None``).
+    greedy
+        ``(S, I)`` whether every token of the target is the model's top choice (generation with
+        ``greedy_rival``; else ``None``).
     """
 
     kind: str
@@ -382,6 +387,7 @@ class ItemOutputs:
     probs: FloatArray | None = None
     correct_choice: IntArray | None = None
     plausible_choice: IntArray | None = None
+    greedy: BoolArray | None = None
 
 
 @dataclass(frozen=True)
@@ -689,6 +695,31 @@ def _draw_items(
     )
 
 
+#: Sd of the per-(size, token) logit wobble of a rival's share (:func:`simulate_curve`).
+RIVAL_WOBBLE_SD: Final[float] = 0.3
+
+
+def _greedy_targets(
+    outputs: ItemOutputs,
+    items: _ItemStructure,
+    rival: tuple[float, float],
+    rng: np.random.Generator,
+) -> BoolArray:
+    """``(S, I)``: every token's target probability beats its strongest rival's."""
+    alpha, beta = rival
+    if not (alpha > 0 and beta > 0):
+        raise ValueError(f"greedy_rival must be two positive Beta parameters, not {rival!r}")
+    token_ce = outputs.ce[:, items.token_item] * items.token_weight[None, :]
+    target = np.exp(-token_ce)
+    share = rng.beta(alpha, beta, size=items.token_item.size)
+    logit = np.log(share) - np.log1p(-share)
+    wobbled = logit[None, :] + rng.normal(0.0, RIVAL_WOBBLE_SD, size=token_ce.shape)
+    rival_share = 1.0 / (1.0 + np.exp(-wobbled))
+    wins = target >= rival_share * (1.0 - target)
+    losses = np.add.reduceat((~wins).astype(np.int64), items.starts, axis=1)
+    return losses == 0
+
+
 def _simulate_outputs(
     ce: FloatArray,
     items: _ItemStructure,
@@ -792,6 +823,11 @@ def _score(
         for k in pass_k:
             estimate = _pass_at_k_table(outputs.n_samples, k)[outputs.n_correct_samples]
             add(MetricSpec(f"pass@{k}", "pass_at_k", nan, mean_length, n_items), estimate)
+        if outputs.greedy is not None:
+            add(
+                MetricSpec("greedy_match", "greedy_match", nan, mean_length, n_items),
+                outputs.greedy,
+            )
         return tuple(specs), scores
     assert outputs.probs is not None and outputs.correct_choice is not None
     n_choices = outputs.probs.shape[2]
@@ -973,6 +1009,7 @@ def simulate_curve(
     n_samples: int | None = None,
     subset_sizes: Sequence[int] = (2, 4, 8),
     n_ref: float | None = None,
+    greedy_rival: tuple[float, float] | None = None,
     seed: Seed = 0,
 ) -> SimulatedCurve:
     """Simulate one task on one model family, item by item (fast: for calibration sweeps).
@@ -1012,6 +1049,13 @@ def simulate_curve(
     n_ref
         Reference scale of the recorded fit ``a``, ``b`` (default the geometric mean of
         ``params``).
+    greedy_rival
+        ``(alpha, beta)``: also score a *greedy match* (generation; metric ``greedy_match``):
+        the target is the greedy continuation when each of its tokens out-ranks that token's
+        strongest rival, which holds a share ``c`` of the mass not on the target; ``c`` is
+        ``Beta(alpha, beta)`` per token (persistent across sizes) with a per-(size, token)
+        logit wobble of sd 0.3. Drawn after every other output, so the other scores are those
+        of the same seed without it.
     seed
         Seed (or generator) of every draw.
 
@@ -1072,6 +1116,8 @@ def simulate_curve(
     outputs = _simulate_outputs(
         ce, items, difficulty=difficulty, choices=choices, n_samples=samples, rng=rng
     )
+    if greedy_rival is not None and kind == "generation":
+        outputs = replace(outputs, greedy=_greedy_targets(outputs, items, greedy_rival, rng))
     metrics, scores = _score(outputs, pass_k=pass_k, subset_sizes=subset_sizes)
     return SimulatedCurve(
         truth=truth,
