@@ -296,15 +296,23 @@ def test_report_of_a_folder_without_an_analysis_is_one_sentence(tmp_path) -> Non
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_mirage_json_is_only_the_table_on_stdout(tmp_path) -> None:
+#: A tiny cross_metric mirage run of GOOD_ROWS (plumbing only: 2 chains x 40 draws).
+TINY_MIRAGE = ["--modes", "cross_metric", "--no-broken", "--draws", "40", "--tune", "40"]
+TINY_MIRAGE += ["--chains", "2", "--replicates", "40", "--seed", "2"]
+
+
+def run_tiny_mirage(tmp_path: Path, *options: str):
+    """``emergestats mirage`` on GOOD_ROWS with TINY_MIRAGE and ``options``, quietly."""
     import warnings
 
     table = write_csv(tmp_path / "t.csv", GOOD_ROWS)
-    arguments = ["mirage", str(table), "--modes", "cross_metric", "--no-broken", "--format"]
-    tiny = ["--draws", "40", "--tune", "40", "--chains", "2", "--replicates", "40", "--seed", "2"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        result = CliRunner().invoke(main, [*arguments, "json", *tiny])
+        return CliRunner().invoke(main, ["mirage", str(table), *TINY_MIRAGE, *options])
+
+
+def test_mirage_json_is_only_the_table_on_stdout(tmp_path) -> None:
+    result = run_tiny_mirage(tmp_path, "--format", "json")
     assert result.exit_code == 0, result.output
     (record,) = json.loads(result.stdout)
     assert record["metric"] == "exact_str_match" and record["mode"] == "cross_metric"
@@ -313,26 +321,17 @@ def test_mirage_json_is_only_the_table_on_stdout(tmp_path) -> None:
 
 
 def test_mirage_calibration_option_attaches_the_measured_rates(tmp_path) -> None:
-    import warnings
-
-    table = write_csv(tmp_path / "t.csv", GOOD_ROWS)
-    arguments = ["mirage", str(table), "--modes", "cross_metric", "--no-broken", "--format"]
-    tiny = ["--draws", "40", "--tune", "40", "--chains", "2", "--replicates", "40", "--seed", "2"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        result = CliRunner().invoke(
-            main,
-            [*arguments, "csv", *tiny, "--calibration", "measured", "--out", str(tmp_path / "o")],
-        )
+    out = str(tmp_path / "o")
+    result = run_tiny_mirage(tmp_path, "--format", "csv", "--calibration", "measured", "--out", out)
     assert result.exit_code == 0, result.output
     saved = pd.read_csv(tmp_path / "o" / "verdicts.csv")
     # the nearest measured cross_metric generation cell: its rates are attached to every row
     assert saved["false_alarm"].notna().all() and saved["power"].notna().all()
     assert saved["false_alarm"].max() <= 0.25 and saved["power"].max() <= 1.0
     assert "fewer than 0.8 of its simulated breaks" in result.stderr  # rule 8, in the rule
-    bad = CliRunner().invoke(main, [*arguments, "csv", *tiny, "--calibration", "nowhere.csv"])
+    bad = run_tiny_mirage(tmp_path, "--calibration", "nowhere.csv")
     assert bad.exit_code == 2 and "neither 'measured' nor a file" in bad.output
     wrong = tmp_path / "w.csv"
     pd.DataFrame({"kind": ["generation"], "n_sizes": [8], "power": [0.5]}).to_csv(wrong)
-    bad = CliRunner().invoke(main, [*arguments, "csv", *tiny, "--calibration", str(wrong)])
+    bad = run_tiny_mirage(tmp_path, "--calibration", str(wrong))
     assert bad.exit_code == 2 and "no column(s) false_alarm, n_items" in bad.output
