@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -329,6 +330,9 @@ def test_mirage_calibration_option_attaches_the_measured_rates(tmp_path) -> None
     assert saved["false_alarm"].notna().all() and saved["power"].notna().all()
     assert saved["false_alarm"].max() <= 0.25 and saved["power"].max() <= 1.0
     assert "fewer than 0.8 of its simulated breaks" in result.stderr  # rule 8, in the rule
+    printed = pd.read_csv(io.StringIO(result.stdout))
+    assert list(printed.columns[-3:]) == ["false alarm", "power", "reason"]
+    np.testing.assert_allclose(printed["power"], saved.loc[saved["primary"], "power"], atol=1e-3)
     bad = run_tiny_mirage(tmp_path, "--calibration", "nowhere.csv")
     assert bad.exit_code == 2 and "neither 'measured' nor a file" in bad.output
     wrong = tmp_path / "w.csv"

@@ -342,6 +342,10 @@ def mirage_command(
             "reason": summary["reason"].fillna(""),
         }
     )
+    if measured is not None:  # the nearest measured cell's rates, before the reason
+        primary = result.verdicts[result.verdicts["primary"]]  # the rows of the summary
+        lines.insert(len(lines.columns) - 1, "false alarm", primary["false_alarm"].to_numpy())
+        lines.insert(len(lines.columns) - 1, "power", primary["power"].to_numpy())
     click.echo(render_table(lines, fmt, digits=3))
     counts = summary["verdict"].value_counts()
     _info(
