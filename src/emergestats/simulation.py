@@ -695,6 +695,11 @@ def _draw_items(
     )
 
 
+def _token_ce(ce_item: FloatArray, items: _ItemStructure) -> FloatArray:
+    """``(S, T)`` per-token CE of every answer token: its item's CE times its own multiplier."""
+    return ce_item[:, items.token_item] * items.token_weight[None, :]
+
+
 #: Sd of the per-(size, token) logit wobble of a rival's share (:func:`simulate_curve`).
 RIVAL_WOBBLE_SD: Final[float] = 0.3
 
@@ -709,7 +714,7 @@ def _greedy_targets(
     alpha, beta = rival
     if not (alpha > 0 and beta > 0):
         raise ValueError(f"greedy_rival must be two positive Beta parameters, not {rival!r}")
-    token_ce = outputs.ce[:, items.token_item] * items.token_weight[None, :]
+    token_ce = _token_ce(outputs.ce, items)
     target = np.exp(-token_ce)
     share = rng.beta(alpha, beta, size=items.token_item.size)
     logit = np.log(share) - np.log1p(-share)
@@ -734,7 +739,7 @@ def _simulate_outputs(
     wobble = np.exp(rng.normal(-0.5 * sd**2, sd, size=(n_sizes, n_items)))
     ce_item = ce[:, None] * items.difficulty[None, :] * wobble
     if items.kind == "generation":
-        token_ce = ce_item[:, items.token_item] * items.token_weight[None, :]
+        token_ce = _token_ce(ce_item, items)
         # token wrong with probability 1 - exp(-CE_t)
         wrong = rng.random(token_ce.shape) < -np.expm1(-token_ce)
         wrong_tokens = np.add.reduceat(wrong.astype(np.int64), items.starts, axis=1)

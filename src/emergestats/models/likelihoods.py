@@ -47,13 +47,14 @@ from emergestats.data.table import BRIER_FORMS
 from emergestats.errors import ConfigError
 from emergestats.models import forward
 from emergestats.models.latent import P_MAX, P_MIN
-from emergestats.models.prepare import COUNT_ROLES, ObservationData
+from emergestats.models.prepare import COUNT_ROLES, UNIT_KINDS, ObservationData
 from emergestats.models.priors import PriorSpec, prior_variable
 
 #: Units other than tokens, and the prior key of their tokens-per-unit ratio.
 UNIT_PRIORS = {"word": "tokens_per_word", "char": "tokens_per_char"}
-#: Roles whose rows may be in words or characters: their scores need ``tokens_per_unit``.
-UNIT_ROLES = ("log_likelihood", "edit_distance", "greedy_match")
+#: Roles whose rows may be in words or characters: their scores need ``tokens_per_unit``
+#: (the kinds that read a ``unit``, whose rows keep their kind as their role).
+UNIT_ROLES = UNIT_KINDS
 
 
 def units_present(data: ObservationData) -> list[str]:
