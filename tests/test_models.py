@@ -273,11 +273,13 @@ def _per_word_table(*, mixed: bool = True) -> pd.DataFrame:
     return table
 
 
-def _levels_after_moving_the_ratio(model: pm.Model) -> tuple[np.ndarray, np.ndarray]:
-    """``a`` at the model's initial point, and with ``tokens_per_unit_z`` one higher (the
-    sampler's other coordinates held)."""
+def _levels_after_moving_the_ratio(
+    model: pm.Model, name: str = "a"
+) -> tuple[np.ndarray, np.ndarray]:
+    """``name`` (default ``a``) at the model's initial point, and with ``tokens_per_unit_z``
+    one higher (the sampler's other coordinates held)."""
     a_of = pytensor.function(
-        model.value_vars, model.replace_rvs_by_values([model["a"]])[0], on_unused_input="ignore"
+        model.value_vars, model.replace_rvs_by_values([model[name]])[0], on_unused_input="ignore"
     )
     point = model.initial_point()
     before = a_of(*(point[v.name] for v in model.value_vars))
@@ -288,7 +290,11 @@ def _levels_after_moving_the_ratio(model: pm.Model) -> tuple[np.ndarray, np.ndar
 @pytest.mark.parametrize("builder", [build_smooth_model, build_broken_model])
 def test_a_per_word_only_curve_samples_its_level_plus_log_tokens_per_word(builder) -> None:
     model = builder(_per_word_table(), centered=True)
-    assert "tokens_per_unit_z" in model.named_vars and "a_mu_shifted" not in model.named_vars
+    assert "tokens_per_unit_z" in model.named_vars
+    # the family (not all per word) keeps its own mean whatever the ratio (its mean may still
+    # be sampled as ``a_mu_shifted``: the item-sd shear of curves that do not inform their
+    # own item sd moves it with the pooled item sd, not with the ratio)
+    np.testing.assert_allclose(*_levels_after_moving_the_ratio(model, "a_mu"))
     before, after = _levels_after_moving_the_ratio(model)
     words, mixed = (list(model.coords["curve"]).index(c) for c in ("words/fam/0", "mixed/fam/0"))
     # the sampler's coordinate of the per-word curve is a + log tokens-per-word: moving the
@@ -348,6 +354,56 @@ def test_the_shear_leaves_the_prior_unchanged(mixed: bool, centered: bool) -> No
         assert a_mu.mean() == pytest.approx(-1.0, abs=0.05)
         assert a_mu.std() == pytest.approx(1.0, rel=0.05)
         assert abs(np.corrcoef(a_mu, log_ratio)[0, 1]) < 0.05
+
+
+def test_curves_that_follow_the_item_spread_keep_the_textbook_prior_density() -> None:
+    """A centred curve's ``(a, log b)`` is sampled as it would be read at the prior item sd.
+
+    The free variables are ``a - k_a (log item_sd - log s0)`` and the same for ``log b``
+    (:func:`emergestats.models.centering.item_sd_sensitivity`): shears of unit Jacobian. At a
+    random point the model's log density of those free variables equals scipy's bivariate
+    normal density of ``(a, log b)`` around the family means.
+    """
+    from emergestats.models.centering import item_sd_sensitivity
+    from emergestats.models.priors import resolve_priors
+
+    # one count metric per curve: no curve informs its own item sd, the pooled one serves all
+    table = make_table(kinds=(("exact_str_match", "exact_match"),))
+    k_a, k_log_b = item_sd_sensitivity(prepare_evaluation(table), resolve_priors(None))
+    assert np.all(k_a != 0.0) and np.all(k_log_b != 0.0)
+    model = build_smooth_model(table, centered=True)
+    assert {"a_mu_shifted", "log_b_mu_shifted", "item_sd_median"} <= set(model.named_vars)
+    point = model.initial_point()
+    rng = np.random.default_rng(11)
+    point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in point.items()}
+    names = ["a", "log_b", "a_mu", "log_b_mu", "a_sigma", "log_b_sigma", "ab_corr", "a_centred"]
+    values = dict(
+        zip(
+            names,
+            pytensor.function(
+                model.value_vars,
+                model.replace_rvs_by_values([model[n] for n in names]),
+                on_unused_input="ignore",
+            )(**point),
+            strict=True,
+        )
+    )
+    # the free level is not a where the item sd is away from its prior median
+    assert np.all(np.abs(values["a_centred"] - values["a"]) > 1e-3)
+    free = ["a_centred", "log_b_centred", "a_mu_shifted", "log_b_mu_shifted"]
+    model_logp = float(model.compile_logp(vars=[model[n] for n in free])(point))
+    sa, sb, rho = values["a_sigma"], values["log_b_sigma"], values["ab_corr"]
+    cov = np.array([[sa**2, rho * sa * sb], [rho * sa * sb, sb**2]])
+    textbook = sum(
+        stats.multivariate_normal([values["a_mu"][0], values["log_b_mu"][0]], cov).logpdf(
+            [values["a"][c], values["log_b"][c]]
+        )
+        for c in range(2)
+    )
+    # and the family means keep their priors, Normal(-1, 1) and Normal(log 0.3, 0.75)
+    textbook += stats.norm(-1.0, 1.0).logpdf(values["a_mu"][0])
+    textbook += stats.norm(math.log(0.3), 0.75).logpdf(values["log_b_mu"][0])
+    assert model_logp == pytest.approx(textbook, abs=1e-6)
 
 
 def test_builders_reject_bad_tables() -> None:

@@ -163,6 +163,7 @@ UNJITTERED: Final[frozenset[str]] = frozenset(
         "a_mu",
         "a_mu_shifted",
         "log_b_mu",
+        "log_b_mu_shifted",
         "cell_deviation",
         "cell_deviation_centred",
         "cell_z",

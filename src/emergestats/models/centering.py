@@ -122,6 +122,59 @@ def row_log_ce_readings(
     return estimate, precision
 
 
+#: Step in ``log item_sd`` over which :func:`item_sd_sensitivity` differences the readings.
+_LOG_ITEM_SD_STEP: Final[float] = 0.5
+
+
+def _curve_lines(
+    data: PreparedData, priors: dict[str, PriorSpec], row_readings: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per curve, the precision-weighted line ``(a, b)`` through its cells' readings (nan: none)."""
+    estimate, precision = row_readings
+    n_cells = len(data.cell_curve)
+    cell_precision = np.bincount(data.cell_index, weights=precision, minlength=n_cells)
+    weighted = np.nan_to_num(estimate) * precision
+    cell_estimate = np.divide(
+        np.bincount(data.cell_index, weights=weighted, minlength=n_cells),
+        cell_precision,
+        out=np.full(n_cells, np.nan),
+        where=cell_precision > 0,
+    )
+    cell_var = prior_scale(priors["cell_sigma"]) ** 2
+    a_hat = np.full(len(data.curve_labels), np.nan)
+    b_hat = np.full(len(data.curve_labels), np.nan)
+    for curve in range(len(data.curve_labels)):
+        mine = np.flatnonzero((data.cell_curve == curve) & (cell_precision > 0))
+        x = data.cell_x[mine]
+        if len(np.unique(x)) < 2:
+            continue
+        w = 1.0 / (1.0 / cell_precision[mine] + cell_var)
+        design = np.column_stack([np.ones(len(x)), x])
+        coef = np.linalg.solve(
+            design.T @ (w[:, None] * design), design.T @ (w * cell_estimate[mine])
+        )
+        a_hat[curve], b_hat[curve] = coef[0], max(-float(coef[1]), 0.02)
+    return a_hat, b_hat
+
+
+def item_sd_sensitivity(
+    data: PreparedData, priors: dict[str, PriorSpec]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per curve, how its data's line ``(a, log b)`` moves with ``log item_sd``.
+
+    The rows' ``log CE`` readings are taken at the item sd's prior median and at that times
+    ``exp(0.5)``; the per-curve lines through them are differenced. 0 where a curve has no
+    line.
+    """
+    spec = priors["item_sd_median"]
+    moved = {**priors, "item_sd_median": {**spec, "mu": float(spec["mu"]) + _LOG_ITEM_SD_STEP}}
+    a0, b0 = _curve_lines(data, priors, row_log_ce_readings(data, priors))
+    a1, b1 = _curve_lines(data, priors, row_log_ce_readings(data, moved))
+    k_a = np.nan_to_num((a1 - a0) / _LOG_ITEM_SD_STEP)
+    k_log_b = np.nan_to_num((np.log(b1) - np.log(b0)) / _LOG_ITEM_SD_STEP)
+    return np.clip(k_a, -3.0, 3.0), np.clip(k_log_b, -3.0, 3.0)
+
+
 def curve_centering(
     data: PreparedData, priors: dict[str, PriorSpec], row_readings: tuple[np.ndarray, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
