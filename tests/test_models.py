@@ -359,8 +359,9 @@ def test_the_shear_leaves_the_prior_unchanged(mixed: bool, centered: bool) -> No
 def test_curves_that_follow_the_item_spread_keep_the_textbook_prior_density() -> None:
     """A centred curve's ``(a, log b)`` is sampled as it would be read at the prior item sd.
 
-    The free variables are ``a - k_a (log item_sd - log s0)`` and the same for ``log b``
-    (:func:`emergestats.models.centering.item_sd_sensitivity`): shears of unit Jacobian. At a
+    The free variables are ``a`` less its change to second order in ``log item_sd - log s0``
+    and the same for ``log b`` (:func:`emergestats.models.centering.item_sd_sensitivity`):
+    shears of unit Jacobian. At a
     random point the model's log density of those free variables equals scipy's bivariate
     normal density of ``(a, log b)`` around the family means.
     """
@@ -369,8 +370,10 @@ def test_curves_that_follow_the_item_spread_keep_the_textbook_prior_density() ->
 
     # one count metric per curve: no curve informs its own item sd, the pooled one serves all
     table = make_table(kinds=(("exact_str_match", "exact_match"),))
-    k_a, k_log_b = item_sd_sensitivity(prepare_evaluation(table), resolve_priors(None))
-    assert np.all(k_a != 0.0) and np.all(k_log_b != 0.0)
+    sensitivity = item_sd_sensitivity(prepare_evaluation(table), resolve_priors(None))
+    # first and second derivatives per curve: the readings are not linear in log item_sd
+    assert sensitivity.k_a.shape == sensitivity.k_log_b.shape == (2, 2)
+    assert np.all(sensitivity.k_a != 0.0) and np.all(sensitivity.k_log_b[0] != 0.0)
     model = build_smooth_model(table, centered=True)
     assert {"a_mu_shifted", "log_b_mu_shifted", "item_sd_median"} <= set(model.named_vars)
     point = model.initial_point()

@@ -69,7 +69,11 @@ import pytensor.tensor as pt
 
 from emergestats.data.table import CURVE_KEY, curve_labels, validate_items
 from emergestats.errors import ConfigError, DataFormatError
-from emergestats.models.centering import choose_centering, item_sd_sensitivity
+from emergestats.models.centering import (
+    ItemSdSensitivity,
+    choose_centering,
+    item_sd_sensitivity,
+)
 from emergestats.models.forward import grade_logit
 from emergestats.models.latent import P_MIN, broken_log_cross_entropy, log_cross_entropy
 from emergestats.models.likelihoods import (
@@ -161,12 +165,14 @@ def add_curve_population(
 
     ``item_shift`` (default none) is ``(log item_sd - log s0, k_a, k_log_b)``: per curve how far
     its item sd is from the prior median ``s0`` and how its data's line moves with ``log
-    item_sd`` (:func:`emergestats.models.centering.item_sd_sensitivity`). A centred ``a`` is
-    then sampled as ``a - k_a (log item_sd - log s0)`` and a centred ``log b`` likewise: the
-    line as the data read it at ``s0``, which hardly moves when the item sd does. Another
-    shear of unit Jacobian. Without it a pooled item sd that no curve informs (ObsScaling:
-    one count metric per curve) had to drag every curve's level and slope with it: min bulk
-    ESS 21 on ``item_sd`` over 2 x 200 draws, 63 with it (worst then ``log b``).
+    item_sd`` (:func:`emergestats.models.centering.item_sd_sensitivity`: first and second
+    derivatives, shape ``(2, curve)``). A centred ``a`` is then sampled as ``a - dA`` with
+    ``dA`` the line's change to second order, ``ItemSdSensitivity.shift(k_a, log item_sd -
+    log s0)``, and a centred ``log b`` likewise: the line as the data read it at ``s0``, which
+    hardly moves when the item sd does. Another shear of unit Jacobian. Without it a pooled
+    item sd that no curve informs (ObsScaling: one count metric per curve) had to drag every
+    curve's level and slope with it: min bulk ESS 21 on ``item_sd`` over 2 x 200 draws; 72
+    with a first-order shear, 83 (``item_sd`` 99) with the second-order one.
     """
     task_centered = bool(np.all(centered)) if task_centered is None else task_centered
     n_curves = len(family_index)
@@ -214,13 +220,14 @@ def add_curve_population(
             if (family_unit >= 0).any():
                 family_shift = deviation[family_unit[pooled]]
             if item_shift is not None:
-                # a family's means follow its curves' lines as the item sd moves
+                # a family's means follow its curves' lines (on average) as the item sd moves
                 log_sd_moved_, k_a_, k_log_b_ = item_shift
                 member = (family_of_curve[None, :] == pooled[:, None]).astype(float)
                 member /= member.sum(axis=1, keepdims=True)
-                family_moved = pt.dot(member, log_sd_moved_)
-                family_shift = family_shift - (member @ k_a_) * family_moved
-                family_shift_log_b = -(member @ k_log_b_) * family_moved
+                moved_a = ItemSdSensitivity.shift(k_a_, log_sd_moved_)
+                moved_log_b = ItemSdSensitivity.shift(k_log_b_, log_sd_moved_)
+                family_shift = family_shift - pt.dot(member, moved_a)
+                family_shift_log_b = -pt.dot(member, moved_log_b)
             a_mu_shifted = pm.Normal(
                 a_mu_name, a_prior[0] + family_shift, a_prior[1], dims="family_pooled"
             )
@@ -291,9 +298,9 @@ def add_curve_population(
     shift_log_b: Any = None
     if item_shift is not None:
         log_sd_moved, k_a, k_log_b = item_shift
-        follow_a = -pt.as_tensor_variable(k_a) * log_sd_moved
+        follow_a = -ItemSdSensitivity.shift(k_a, log_sd_moved)
         curve_shift = follow_a if curve_shift is None else curve_shift + follow_a
-        shift_log_b = -pt.as_tensor_variable(k_log_b) * log_sd_moved
+        shift_log_b = -ItemSdSensitivity.shift(k_log_b, log_sd_moved)
     a = partly_centred_normal(
         "a",
         "z_a",
@@ -398,9 +405,10 @@ def _item_spread_and_shift(
     curve nothing is added here (``(None, None)``: :func:`add_cells_and_items` adds the item
     sds after the cells, as always).
     """
-    k_a, k_log_b = item_sd_sensitivity(data, priors)
+    sensitivity = item_sd_sensitivity(data, priors)
     informed = item_sd_informed(data)
-    k_a, k_log_b = np.where(informed, 0.0, k_a), np.where(informed, 0.0, k_log_b)
+    k_a = np.where(informed, 0.0, sensitivity.k_a)  # (2, curve): first, second derivative
+    k_log_b = np.where(informed, 0.0, sensitivity.k_log_b)
     if not (k_a.any() or k_log_b.any()):
         return None, None
     item_sd = add_item_spread(data, priors)

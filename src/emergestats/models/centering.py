@@ -21,6 +21,7 @@ they read nothing (precision 0).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -126,10 +127,10 @@ def row_log_ce_readings(
 _LOG_ITEM_SD_STEP: Final[float] = 0.5
 
 
-def _curve_lines(
-    data: PreparedData, priors: dict[str, PriorSpec], row_readings: tuple[np.ndarray, np.ndarray]
+def _cell_readings(
+    data: PreparedData, row_readings: tuple[np.ndarray, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per curve, the precision-weighted line ``(a, b)`` through its cells' readings (nan: none)."""
+    """Per cell, the precision-weighted ``log CE`` reading of its rows and its precision."""
     estimate, precision = row_readings
     n_cells = len(data.cell_curve)
     cell_precision = np.bincount(data.cell_index, weights=precision, minlength=n_cells)
@@ -140,6 +141,14 @@ def _curve_lines(
         out=np.full(n_cells, np.nan),
         where=cell_precision > 0,
     )
+    return cell_estimate, cell_precision
+
+
+def _curve_lines(
+    data: PreparedData, priors: dict[str, PriorSpec], row_readings: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per curve, the precision-weighted line ``(a, b)`` through its cells' readings (nan: none)."""
+    cell_estimate, cell_precision = _cell_readings(data, row_readings)
     cell_var = prior_scale(priors["cell_sigma"]) ** 2
     a_hat = np.full(len(data.curve_labels), np.nan)
     b_hat = np.full(len(data.curve_labels), np.nan)
@@ -157,22 +166,51 @@ def _curve_lines(
     return a_hat, b_hat
 
 
-def item_sd_sensitivity(
-    data: PreparedData, priors: dict[str, PriorSpec]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per curve, how its data's line ``(a, log b)`` moves with ``log item_sd``.
+@dataclass(frozen=True)
+class ItemSdSensitivity:
+    """How the data's readings move with ``log item_sd`` (:func:`item_sd_sensitivity`).
 
-    The rows' ``log CE`` readings are taken at the item sd's prior median and at that times
-    ``exp(0.5)``; the per-curve lines through them are differenced. 0 where a curve has no
-    line.
+    ``k_a`` and ``k_log_b`` per curve (its line through its cells' readings), each of shape
+    ``(2, curve)``: the first and second derivative of the line's level and log slope in
+    ``log item_sd`` at the prior median, clipped to [-3, 3] and [-6, 6], 0 where a curve has
+    no line. :meth:`shift` is the change to second order.
+    """
+
+    k_a: np.ndarray
+    k_log_b: np.ndarray
+
+    @staticmethod
+    def shift(k: np.ndarray, log_sd_moved: Any) -> Any:
+        """``k[0] d + k[1] d^2 / 2`` for ``d = log item_sd - log s0`` (numpy or pytensor)."""
+        return k[0] * log_sd_moved + 0.5 * k[1] * log_sd_moved**2
+
+
+def item_sd_sensitivity(data: PreparedData, priors: dict[str, PriorSpec]) -> ItemSdSensitivity:
+    """Per curve, how the line its data read moves with ``log item_sd``.
+
+    The rows' ``log CE`` readings are taken at the item sd's prior median ``s0`` and at that
+    times ``exp(-0.5)`` and ``exp(0.5)``; the per-curve lines through them are differenced
+    (central first and second differences). The readings are far from linear in ``log
+    item_sd`` (ObsScaling's well-read cells: median slope 0.9 over the step below ``s0``, 2.2
+    over the step above).
     """
     spec = priors["item_sd_median"]
-    moved = {**priors, "item_sd_median": {**spec, "mu": float(spec["mu"]) + _LOG_ITEM_SD_STEP}}
-    a0, b0 = _curve_lines(data, priors, row_log_ce_readings(data, priors))
-    a1, b1 = _curve_lines(data, priors, row_log_ce_readings(data, moved))
-    k_a = np.nan_to_num((a1 - a0) / _LOG_ITEM_SD_STEP)
-    k_log_b = np.nan_to_num((np.log(b1) - np.log(b0)) / _LOG_ITEM_SD_STEP)
-    return np.clip(k_a, -3.0, 3.0), np.clip(k_log_b, -3.0, 3.0)
+
+    def readings(step: float) -> tuple[np.ndarray, np.ndarray]:
+        moved = {**priors, "item_sd_median": {**spec, "mu": float(spec["mu"]) + step}}
+        a, b = _curve_lines(data, priors, row_log_ce_readings(data, moved))
+        return a, np.log(b)
+
+    below, at, above = (readings(step) for step in (-_LOG_ITEM_SD_STEP, 0.0, _LOG_ITEM_SD_STEP))
+
+    def derivatives(i: int) -> np.ndarray:
+        first = (above[i] - below[i]) / (2 * _LOG_ITEM_SD_STEP)
+        second = (above[i] - 2 * at[i] + below[i]) / _LOG_ITEM_SD_STEP**2
+        return np.stack(
+            [np.clip(np.nan_to_num(first), -3.0, 3.0), np.clip(np.nan_to_num(second), -6.0, 6.0)]
+        )
+
+    return ItemSdSensitivity(k_a=derivatives(0), k_log_b=derivatives(1))
 
 
 def curve_centering(
@@ -192,16 +230,7 @@ def curve_centering(
     curve this rule gave before that case was added had 3 divergences and min bulk ESS 248
     (``log_b_sigma``); centred, 0 and 1208.
     """
-    estimate, precision = row_readings
-    n_cells = len(data.cell_curve)
-    cell_precision = np.bincount(data.cell_index, weights=precision, minlength=n_cells)
-    weighted = np.nan_to_num(estimate) * precision
-    cell_estimate = np.divide(
-        np.bincount(data.cell_index, weights=weighted, minlength=n_cells),
-        cell_precision,
-        out=np.full(n_cells, np.nan),
-        where=cell_precision > 0,
-    )
+    cell_estimate, cell_precision = _cell_readings(data, row_readings)
     cell_var = prior_scale(priors["cell_sigma"]) ** 2
     a_scale = prior_scale(priors["a_sigma"])
     log_b_scale = prior_scale(priors["log_b_sigma"])
@@ -248,9 +277,7 @@ def choose_centering(
     resolved = resolve_priors(priors) if priors is None else priors
     curves_per_task = np.bincount(data.task_index, minlength=len(data.task_labels))
     readings = row_log_ce_readings(data, resolved)
-    cell_precision = np.bincount(
-        data.cell_index, weights=readings[1], minlength=len(data.cell_curve)
-    )
+    cell_precision = _cell_readings(data, readings)[1]
     sigma = prior_scale(resolved["cell_sigma"])
     return {
         "curve": curve_centering(data, resolved, readings),
