@@ -356,26 +356,36 @@ def test_the_shear_leaves_the_prior_unchanged(mixed: bool, centered: bool) -> No
         assert abs(np.corrcoef(a_mu, log_ratio)[0, 1]) < 0.05
 
 
-def test_curves_that_follow_the_item_spread_keep_the_textbook_prior_density() -> None:
-    """A centred curve's ``(a, log b)`` is sampled as it would be read at the prior item sd.
+@pytest.mark.parametrize("followed", ["item_sd_median", "choice_noise"])
+def test_curves_that_follow_a_pooled_map_parameter_keep_the_textbook_prior_density(
+    followed: str,
+) -> None:
+    """A centred curve's ``(a, log b)`` is sampled as it would be read at the prior medians.
 
-    The free variables are ``a`` less its change to second order in ``log item_sd - log s0``
-    and the same for ``log b`` (:func:`emergestats.models.centering.item_sd_sensitivity`):
-    shears of unit Jacobian. At a
+    The free variables are ``a`` less its change to second order in the followed parameter's
+    log (the pooled item sd of curves with one count metric; the argmax noise of curves seen
+    only through multiple-choice grades), and the same for ``log b``
+    (:func:`emergestats.models.centering.line_sensitivity`): shears of unit Jacobian. At a
     random point the model's log density of those free variables equals scipy's bivariate
     normal density of ``(a, log b)`` around the family means.
     """
-    from emergestats.models.centering import item_sd_sensitivity
+    from emergestats.models.centering import line_sensitivity
     from emergestats.models.priors import resolve_priors
 
-    # one count metric per curve: no curve informs its own item sd, the pooled one serves all
-    table = make_table(kinds=(("exact_str_match", "exact_match"),))
-    sensitivity = item_sd_sensitivity(prepare_evaluation(table), resolve_priors(None))
-    # first and second derivatives per curve: the readings are not linear in log item_sd
+    if followed == "item_sd_median":
+        # one count metric per curve: no curve informs its own item sd, the pooled one serves
+        table = make_table(kinds=(("exact_str_match", "exact_match"),))
+    else:
+        kinds = (("multiple_choice_grade", "multiple_choice_grade"),)
+        table = make_table(kinds=kinds, chance=0.25, target_tokens=None)
+    sensitivity = line_sensitivity(prepare_evaluation(table), resolve_priors(None), followed)
+    # first and second derivatives per curve: the readings are not linear in the log
     assert sensitivity.k_a.shape == sensitivity.k_log_b.shape == (2, 2)
     assert np.all(sensitivity.k_a != 0.0) and np.all(sensitivity.k_log_b[0] != 0.0)
-    model = build_smooth_model(table, centered=True)
-    assert {"a_mu_shifted", "log_b_mu_shifted", "item_sd_median"} <= set(model.named_vars)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = build_smooth_model(table, centered=True)
+    assert {"a_mu_shifted", "log_b_mu_shifted", followed} <= set(model.named_vars)
     point = model.initial_point()
     rng = np.random.default_rng(11)
     point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in point.items()}
@@ -391,8 +401,14 @@ def test_curves_that_follow_the_item_spread_keep_the_textbook_prior_density() ->
             strict=True,
         )
     )
-    # the free level is not a where the item sd is away from its prior median
+    # the free level is not a where the parameter is away from its prior median, and moving
+    # the parameter (the sampler's other coordinates held) moves a
     assert np.all(np.abs(values["a_centred"] - values["a"]) > 1e-3)
+    a_of = pytensor.function(
+        model.value_vars, model.replace_rvs_by_values([model["a"]])[0], on_unused_input="ignore"
+    )
+    moved = {**point, f"{followed}_log__": point[f"{followed}_log__"] + 0.5}
+    assert np.all(np.abs(a_of(**moved) - a_of(**point)) > 1e-3)
     free = ["a_centred", "log_b_centred", "a_mu_shifted", "log_b_mu_shifted"]
     model_logp = float(model.compile_logp(vars=[model[n] for n in free])(point))
     sa, sb, rho = values["a_sigma"], values["log_b_sigma"], values["ab_corr"]
@@ -407,6 +423,23 @@ def test_curves_that_follow_the_item_spread_keep_the_textbook_prior_density() ->
     textbook += stats.norm(-1.0, 1.0).logpdf(values["a_mu"][0])
     textbook += stats.norm(math.log(0.3), 0.75).logpdf(values["log_b_mu"][0])
     assert model_logp == pytest.approx(textbook, abs=1e-6)
+
+
+def test_a_curve_that_reads_the_correct_choice_directly_does_not_follow_the_argmax_noise() -> None:
+    # grade and Brier of the same outputs: the Brier rows pin the correct choice's probability
+    kinds = (("multiple_choice_grade", "multiple_choice_grade"), ("brier", "brier"))
+    table = make_table(kinds=kinds, chance=0.25, target_tokens=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = build_smooth_model(table, centered=True)
+    assert "choice_noise" in model.named_vars and "a_mu_shifted" not in model.named_vars
+    a_of = pytensor.function(
+        model.value_vars, model.replace_rvs_by_values([model["a"]])[0], on_unused_input="ignore"
+    )
+    point = model.initial_point()
+    before = a_of(**point)
+    point["choice_noise_log__"] = point["choice_noise_log__"] + 0.5
+    np.testing.assert_allclose(a_of(**point), before)
 
 
 def test_builders_reject_bad_tables() -> None:

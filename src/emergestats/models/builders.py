@@ -69,16 +69,14 @@ import pytensor.tensor as pt
 
 from emergestats.data.table import CURVE_KEY, curve_labels, validate_items
 from emergestats.errors import ConfigError, DataFormatError
-from emergestats.models.centering import (
-    ItemSdSensitivity,
-    choose_centering,
-    item_sd_sensitivity,
-)
+from emergestats.models.centering import LineSensitivity, choose_centering, line_sensitivity
 from emergestats.models.forward import grade_logit
 from emergestats.models.latent import P_MIN, broken_log_cross_entropy, log_cross_entropy
 from emergestats.models.likelihoods import (
+    add_map_parameters,
     add_metric_likelihoods,
     add_unit_conversions,
+    needs_choice_noise,
     resolve_lure,
 )
 from emergestats.models.prepare import (
@@ -128,7 +126,7 @@ def add_curve_population(
     initial: tuple[np.ndarray, np.ndarray] | None = None,
     curve_labels: Sequence[str] | None = None,
     level_shift: tuple[np.ndarray, Any] | None = None,
-    item_shift: tuple[Any, np.ndarray, np.ndarray] | None = None,
+    follows: Sequence[LineFollow] = (),
 ) -> tuple[Any, Any]:
     """Add ``a`` and ``b`` (dims ``curve``) and their population to the current model.
 
@@ -163,16 +161,16 @@ def add_curve_population(
     and a centred curve seen in one unit samples ``a + deviation`` as ``a_centred``. A
     non-centred curve's ``z`` is left alone: shearing it would tie its prior to the spread.
 
-    ``item_shift`` (default none) is ``(log item_sd - log s0, k_a, k_log_b)``: per curve how far
-    its item sd is from the prior median ``s0`` and how its data's line moves with ``log
-    item_sd`` (:func:`emergestats.models.centering.item_sd_sensitivity`: first and second
-    derivatives, shape ``(2, curve)``). A centred ``a`` is then sampled as ``a - dA`` with
-    ``dA`` the line's change to second order, ``ItemSdSensitivity.shift(k_a, log item_sd -
-    log s0)``, and a centred ``log b`` likewise: the line as the data read it at ``s0``, which
-    hardly moves when the item sd does. Another shear of unit Jacobian. Without it a pooled
-    item sd that no curve informs (ObsScaling: one count metric per curve) had to drag every
-    curve's level and slope with it: min bulk ESS 21 on ``item_sd`` over 2 x 200 draws; 72
-    with a first-order shear, 83 (``item_sd`` 99) with the second-order one.
+    ``follows`` (default none): pooled map parameters whose moves the centred curves' lines
+    follow (:class:`LineFollow`, :func:`curves_follow`). A centred ``a`` is then sampled as
+    ``a`` less its line's change to second order, ``LineSensitivity.shift(k_a, d)`` summed over
+    the parameters (``d``: the parameter's log less its log prior median), a centred ``log b``
+    likewise, and a pooled family's means less their curves' mean change: the line as the data
+    read it at the prior medians, which hardly moves when the parameters do. Shears of unit
+    Jacobian. Without them a pooled item sd that no curve informs (ObsScaling: one count metric
+    per curve) had to drag every curve's level and slope with it: min bulk ESS 21 on
+    ``item_sd`` over 2 x 200 draws; 72 with a first-order shear, 83 (``item_sd`` 99) with the
+    second-order one.
     """
     task_centered = bool(np.all(centered)) if task_centered is None else task_centered
     n_curves = len(family_index)
@@ -203,8 +201,8 @@ def add_curve_population(
             units = curve_unit[family_of_curve == f]
             if units[0] >= 0 and (units == units[0]).all():
                 family_unit[f] = units[0]
-    a_mu_name = "a_mu_shifted" if (family_unit >= 0).any() or item_shift else "a_mu"
-    log_b_mu_name = "log_b_mu_shifted" if item_shift else "log_b_mu"
+    a_mu_name = "a_mu_shifted" if (family_unit >= 0).any() or follows else "a_mu"
+    log_b_mu_name = "log_b_mu_shifted" if follows else "log_b_mu"
     if len(pooled):
         model = pm.modelcontext(None)
         family_labels = model.coords.get("family")
@@ -219,15 +217,12 @@ def add_curve_population(
             family_shift: Any = pt.zeros(len(pooled))
             if (family_unit >= 0).any():
                 family_shift = deviation[family_unit[pooled]]
-            if item_shift is not None:
-                # a family's means follow its curves' lines (on average) as the item sd moves
-                log_sd_moved_, k_a_, k_log_b_ = item_shift
+            if follows:
+                # a family's means follow its curves' lines (on average) as the parameters move
                 member = (family_of_curve[None, :] == pooled[:, None]).astype(float)
                 member /= member.sum(axis=1, keepdims=True)
-                moved_a = ItemSdSensitivity.shift(k_a_, log_sd_moved_)
-                moved_log_b = ItemSdSensitivity.shift(k_log_b_, log_sd_moved_)
-                family_shift = family_shift - pt.dot(member, moved_a)
-                family_shift_log_b = -pt.dot(member, moved_log_b)
+                family_shift = family_shift - pt.dot(member, _line_change(follows, "a"))
+                family_shift_log_b = -pt.dot(member, _line_change(follows, "log_b"))
             a_mu_shifted = pm.Normal(
                 a_mu_name, a_prior[0] + family_shift, a_prior[1], dims="family_pooled"
             )
@@ -296,11 +291,10 @@ def add_curve_population(
     var_log_b = log_b_sigma**2 + pt.as_tensor_variable(np.where(solo, log_b_prior[1] ** 2, 0.0))
     cov = corr * a_sigma * log_b_sigma
     shift_log_b: Any = None
-    if item_shift is not None:
-        log_sd_moved, k_a, k_log_b = item_shift
-        follow_a = -ItemSdSensitivity.shift(k_a, log_sd_moved)
+    if follows:
+        follow_a = -_line_change(follows, "a")
         curve_shift = follow_a if curve_shift is None else curve_shift + follow_a
-        shift_log_b = -ItemSdSensitivity.shift(k_log_b, log_sd_moved)
+        shift_log_b = -_line_change(follows, "log_b")
     a = partly_centred_normal(
         "a",
         "z_a",
@@ -395,25 +389,87 @@ def add_item_spread(data: PreparedData, priors: dict[str, PriorSpec]) -> Any:
     return item_sd
 
 
-def _item_spread_and_shift(
-    data: PreparedData, priors: dict[str, PriorSpec]
-) -> tuple[Any, tuple[Any, np.ndarray, np.ndarray] | None]:
-    """The curves' item sds and ``add_curve_population``'s ``item_shift``, where one is needed.
+@dataclass(frozen=True)
+class LineFollow:
+    """A pooled map parameter the centred curves' lines follow (:func:`add_curve_population`).
 
-    Only curves whose item sd their own data do not inform (it is the pooled median) follow
-    it; a curve whose data inform its item sd reads its line jointly with it. Without such a
-    curve nothing is added here (``(None, None)``: :func:`add_cells_and_items` adds the item
-    sds after the cells, as always).
+    ``moved`` (pytensor, per curve or scalar) is the parameter's log less its log prior
+    median; ``k_a`` and ``k_log_b`` (shape ``(2, curve)``) how each curve's line moves with it
+    (:func:`emergestats.models.centering.line_sensitivity`), 0 for curves that do not follow.
     """
-    sensitivity = item_sd_sensitivity(data, priors)
+
+    moved: Any
+    k_a: np.ndarray
+    k_log_b: np.ndarray
+
+
+def _map_parameters_followed(
+    data: PreparedData, priors: dict[str, PriorSpec], lure: bool, conversions: Any
+) -> dict[str, Any] | None:
+    """The forward maps' parameters, made before the curves where some curve's line follows them.
+
+    Where a curve reads ``log CE`` only through the argmax (:func:`_argmax_only`), the
+    argmax noise must exist before the curves are made; elsewhere the parameters are made
+    with the likelihoods, as always (``None``).
+    """
+    if needs_choice_noise(data.observations) and _argmax_only(data).any():
+        return add_map_parameters(data.observations, priors, lure=lure, conversions=conversions)
+    return None
+
+
+def _line_change(follows: Sequence[LineFollow], which: str) -> Any:
+    """Per curve, the change of the line's ``a`` or ``log b`` summed over ``follows``."""
+    return sum(
+        LineSensitivity.shift(f.k_a if which == "a" else f.k_log_b, f.moved) for f in follows
+    )
+
+
+def _argmax_only(data: PreparedData) -> np.ndarray:
+    """Curves every modelled row of which goes through the argmax of the choice model.
+
+    Their data read ``log CE`` only through the argmax noise (``choice_noise``); a curve with
+    a Brier score or a choice log-likelihood reads the correct choice's probability directly.
+    """
+    obs = data.observations
+    argmax = (obs.role == "grade") | ((obs.role == "subset") & np.isfinite(obs.n_choices))
+    modelled = obs.modelled
+    n_curves = len(data.curve_labels)
+    through = np.bincount(data.curve_index[modelled & argmax], minlength=n_curves)
+    every = np.bincount(data.curve_index[modelled], minlength=n_curves)
+    return (every > 0) & (through == every)
+
+
+def curves_follow(
+    data: PreparedData, priors: dict[str, PriorSpec], params: dict[str, Any] | None
+) -> tuple[Any, list[LineFollow]]:
+    """The curves' item sds and the pooled map parameters their lines follow.
+
+    The item sd: only curves whose item sd their own data do not inform (it is the pooled
+    median) follow it; a curve whose data inform its item sd reads its line jointly with it.
+    The argmax noise (``choice_noise``, from ``params``): only curves whose every row goes
+    through the argmax. Returns ``(item_sd or None, follows)``; without a following curve the
+    item sds are not made here (``None``: :func:`add_cells_and_items` adds them after the
+    cells, as always).
+    """
+    follows: list[LineFollow] = []
     informed = item_sd_informed(data)
+    sensitivity = line_sensitivity(data, priors, "item_sd_median")
     k_a = np.where(informed, 0.0, sensitivity.k_a)  # (2, curve): first, second derivative
     k_log_b = np.where(informed, 0.0, sensitivity.k_log_b)
-    if not (k_a.any() or k_log_b.any()):
-        return None, None
-    item_sd = add_item_spread(data, priors)
-    log_sd_moved = pt.log(item_sd) - float(priors["item_sd_median"]["mu"])
-    return item_sd, (log_sd_moved, k_a, k_log_b)
+    item_sd = None
+    if k_a.any() or k_log_b.any():
+        item_sd = add_item_spread(data, priors)
+        moved = pt.log(item_sd) - float(priors["item_sd_median"]["mu"])
+        follows.append(LineFollow(moved=moved, k_a=k_a, k_log_b=k_log_b))
+    if params is not None and "choice_noise" in params:
+        argmax = _argmax_only(data)
+        sensitivity = line_sensitivity(data, priors, "choice_noise")
+        k_a = np.where(argmax, sensitivity.k_a, 0.0)
+        k_log_b = np.where(argmax, sensitivity.k_log_b, 0.0)
+        if k_a.any() or k_log_b.any():
+            moved = pt.log(params["choice_noise"]) - float(priors["choice_noise"]["mu"])
+            follows.append(LineFollow(moved=moved, k_a=k_a, k_log_b=k_log_b))
+    return item_sd, follows
 
 
 def partly_centred_normal(
@@ -635,7 +691,8 @@ def smooth_model_from_prepared(
             curve_index=data.curve_index,
             n_curves=len(data.curve_labels),
         )
-        item_sd_curve, item_shift = _item_spread_and_shift(data, priors)
+        params = _map_parameters_followed(data, priors, lure, conversions)
+        item_sd_curve, follows = curves_follow(data, priors, params)
         a, b = add_curve_population(
             family_index=data.family_index,
             task_index=data.task_index,
@@ -646,7 +703,7 @@ def smooth_model_from_prepared(
             initial=initial_curves(data),
             curve_labels=data.curve_labels,
             level_shift=conversions.level_shift,
-            item_shift=item_shift,
+            follows=follows,
         )
         cc = data.cell_curve
         log_ce_cell = log_cross_entropy(data.cell_x, a[cc], b[cc])
@@ -659,7 +716,13 @@ def smooth_model_from_prepared(
             item_sd=item_sd_curve,
         )
         add_metric_likelihoods(
-            ce, item_sd, data.observations, priors, lure=lure, conversions=conversions
+            ce,
+            item_sd,
+            data.observations,
+            priors,
+            lure=lure,
+            conversions=conversions,
+            params=params,
         )
     start_uninformed_at_prior_draws(model, data)
     return model
@@ -744,7 +807,8 @@ def broken_model_from_prepared(
             curve_index=data.curve_index,
             n_curves=len(data.curve_labels),
         )
-        item_sd_curve, item_shift = _item_spread_and_shift(data, priors)
+        params = _map_parameters_followed(data, priors, lure, conversions)
+        item_sd_curve, follows = curves_follow(data, priors, params)
         a, b = add_curve_population(
             family_index=data.family_index,
             task_index=data.task_index,
@@ -755,7 +819,7 @@ def broken_model_from_prepared(
             initial=initial_curves(data),
             curve_labels=data.curve_labels,
             level_shift=conversions.level_shift,
-            item_shift=item_shift,
+            follows=follows,
         )
         log_n_break = pm.Uniform("log_n_break", lower=low, upper=high, dims="curve")
         break_level = prior_variable("break_level", priors["break_level"], dims="curve")
@@ -774,7 +838,13 @@ def broken_model_from_prepared(
             item_sd=item_sd_curve,
         )
         add_metric_likelihoods(
-            ce, item_sd, data.observations, priors, lure=lure, conversions=conversions
+            ce,
+            item_sd,
+            data.observations,
+            priors,
+            lure=lure,
+            conversions=conversions,
+            params=params,
         )
     start_uninformed_at_prior_draws(model, data)
     return model

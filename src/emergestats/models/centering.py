@@ -123,8 +123,8 @@ def row_log_ce_readings(
     return estimate, precision
 
 
-#: Step in ``log item_sd`` over which :func:`item_sd_sensitivity` differences the readings.
-_LOG_ITEM_SD_STEP: Final[float] = 0.5
+#: Step in a map parameter's log over which :func:`line_sensitivity` differences the readings.
+_LOG_STEP: Final[float] = 0.5
 
 
 def _cell_readings(
@@ -167,50 +167,56 @@ def _curve_lines(
 
 
 @dataclass(frozen=True)
-class ItemSdSensitivity:
-    """How the data's readings move with ``log item_sd`` (:func:`item_sd_sensitivity`).
+class LineSensitivity:
+    """How the line a curve's data read moves with a pooled map parameter.
 
-    ``k_a`` and ``k_log_b`` per curve (its line through its cells' readings), each of shape
-    ``(2, curve)``: the first and second derivative of the line's level and log slope in
-    ``log item_sd`` at the prior median, clipped to [-3, 3] and [-6, 6], 0 where a curve has
-    no line. :meth:`shift` is the change to second order.
+    Made by :func:`line_sensitivity`.
+
+    ``k_a`` and ``k_log_b`` per curve, each of shape ``(2, curve)``: the first and second
+    derivative of the line's level and log slope in the parameter's log at its prior median,
+    clipped to [-3, 3] and [-6, 6], 0 where a curve has no line. :meth:`shift` is the change
+    to second order.
     """
 
     k_a: np.ndarray
     k_log_b: np.ndarray
 
     @staticmethod
-    def shift(k: np.ndarray, log_sd_moved: Any) -> Any:
-        """``k[0] d + k[1] d^2 / 2`` for ``d = log item_sd - log s0`` (numpy or pytensor)."""
-        return k[0] * log_sd_moved + 0.5 * k[1] * log_sd_moved**2
+    def shift(k: np.ndarray, moved: Any) -> Any:
+        """``k[0] d + k[1] d^2 / 2`` for ``d`` = log parameter less its log prior median."""
+        return k[0] * moved + 0.5 * k[1] * moved**2
 
 
-def item_sd_sensitivity(data: PreparedData, priors: dict[str, PriorSpec]) -> ItemSdSensitivity:
-    """Per curve, how the line its data read moves with ``log item_sd``.
+def line_sensitivity(
+    data: PreparedData, priors: dict[str, PriorSpec], parameter: str = "item_sd_median"
+) -> LineSensitivity:
+    """Per curve, how the line its data read moves with the log of a pooled map parameter.
 
-    The rows' ``log CE`` readings are taken at the item sd's prior median ``s0`` and at that
-    times ``exp(-0.5)`` and ``exp(0.5)``; the per-curve lines through them are differenced
-    (central first and second differences). The readings are far from linear in ``log
-    item_sd`` (ObsScaling's well-read cells: median slope 0.9 over the step below ``s0``, 2.2
-    over the step above).
+    ``parameter`` names a log-normal prior whose median the rows' readings use:
+    ``item_sd_median`` (the item spread) or ``choice_noise`` (the argmax noise). The rows'
+    ``log CE`` readings are taken at the prior median and at that times ``exp(-0.5)`` and
+    ``exp(0.5)``; the per-curve lines through them are differenced (central first and second
+    differences). The readings are far from linear in ``log item_sd`` (ObsScaling's
+    well-read cells: median slope 0.9 over the step below the median, 2.2 over the step
+    above).
     """
-    spec = priors["item_sd_median"]
+    spec = priors[parameter]
 
     def readings(step: float) -> tuple[np.ndarray, np.ndarray]:
-        moved = {**priors, "item_sd_median": {**spec, "mu": float(spec["mu"]) + step}}
+        moved = {**priors, parameter: {**spec, "mu": float(spec["mu"]) + step}}
         a, b = _curve_lines(data, priors, row_log_ce_readings(data, moved))
         return a, np.log(b)
 
-    below, at, above = (readings(step) for step in (-_LOG_ITEM_SD_STEP, 0.0, _LOG_ITEM_SD_STEP))
+    below, at, above = (readings(step) for step in (-_LOG_STEP, 0.0, _LOG_STEP))
 
     def derivatives(i: int) -> np.ndarray:
-        first = (above[i] - below[i]) / (2 * _LOG_ITEM_SD_STEP)
-        second = (above[i] - 2 * at[i] + below[i]) / _LOG_ITEM_SD_STEP**2
+        first = (above[i] - below[i]) / (2 * _LOG_STEP)
+        second = (above[i] - 2 * at[i] + below[i]) / _LOG_STEP**2
         return np.stack(
             [np.clip(np.nan_to_num(first), -3.0, 3.0), np.clip(np.nan_to_num(second), -6.0, 6.0)]
         )
 
-    return ItemSdSensitivity(k_a=derivatives(0), k_log_b=derivatives(1))
+    return LineSensitivity(k_a=derivatives(0), k_log_b=derivatives(1))
 
 
 def curve_centering(

@@ -349,6 +349,7 @@ def add_metric_likelihoods(
     *,
     lure: bool = False,
     conversions: UnitConversions | None = None,
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Create ``mu_<role>`` and ``obs_<role>`` for every role with modelled rows.
 
@@ -364,6 +365,8 @@ def add_metric_likelihoods(
         Add the ``lure`` parameter (below-chance grades).
     conversions
         The tokens-per-unit ratios, if already made (:func:`add_unit_conversions`).
+    params
+        The maps' parameters, if already made (:func:`add_map_parameters`); made here if not.
 
     Returns
     -------
@@ -371,7 +374,8 @@ def add_metric_likelihoods(
         The observed variables, keyed by name.
     """
     model = pm.modelcontext(None)
-    params = add_map_parameters(data, priors, lure=lure, conversions=conversions)
+    if params is None:
+        params = add_map_parameters(data, priors, lure=lure, conversions=conversions)
     observed: dict[str, Any] = {}
     for role in data.roles_present():
         rows = data.rows_of(role)
