@@ -144,25 +144,41 @@ def _cell_readings(
     return cell_estimate, cell_precision
 
 
+def _line_fit(
+    data: PreparedData,
+    cells: tuple[np.ndarray, np.ndarray],
+    cell_var: float,
+    curve: int,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A curve's cell readings regressed on centred ``log N``: ``(coef, information)``.
+
+    Weights ``1 / (sd_cell^2 + cell_var)`` (the cell deviation is noise around the line);
+    ``None`` where the curve has readings at fewer than two sizes.
+    """
+    cell_estimate, cell_precision = cells
+    mine = np.flatnonzero((data.cell_curve == curve) & (cell_precision > 0))
+    x = data.cell_x[mine]
+    if len(np.unique(x)) < 2:
+        return None
+    w = 1.0 / (1.0 / cell_precision[mine] + cell_var)
+    design = np.column_stack([np.ones(len(x)), x])
+    information = design.T @ (w[:, None] * design)
+    return np.linalg.solve(information, design.T @ (w * cell_estimate[mine])), information
+
+
 def _curve_lines(
     data: PreparedData, priors: dict[str, PriorSpec], row_readings: tuple[np.ndarray, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per curve, the precision-weighted line ``(a, b)`` through its cells' readings (nan: none)."""
-    cell_estimate, cell_precision = _cell_readings(data, row_readings)
+    cells = _cell_readings(data, row_readings)
     cell_var = prior_scale(priors["cell_sigma"]) ** 2
     a_hat = np.full(len(data.curve_labels), np.nan)
     b_hat = np.full(len(data.curve_labels), np.nan)
     for curve in range(len(data.curve_labels)):
-        mine = np.flatnonzero((data.cell_curve == curve) & (cell_precision > 0))
-        x = data.cell_x[mine]
-        if len(np.unique(x)) < 2:
-            continue
-        w = 1.0 / (1.0 / cell_precision[mine] + cell_var)
-        design = np.column_stack([np.ones(len(x)), x])
-        coef = np.linalg.solve(
-            design.T @ (w[:, None] * design), design.T @ (w * cell_estimate[mine])
-        )
-        a_hat[curve], b_hat[curve] = coef[0], max(-float(coef[1]), 0.02)
+        fitted = _line_fit(data, cells, cell_var, curve)
+        if fitted is not None:
+            coef = fitted[0]
+            a_hat[curve], b_hat[curve] = coef[0], max(-float(coef[1]), 0.02)
     return a_hat, b_hat
 
 
@@ -236,7 +252,7 @@ def curve_centering(
     curve this rule gave before that case was added had 3 divergences and min bulk ESS 248
     (``log_b_sigma``); centred, 0 and 1208.
     """
-    cell_estimate, cell_precision = _cell_readings(data, row_readings)
+    cells = _cell_readings(data, row_readings)
     cell_var = prior_scale(priors["cell_sigma"]) ** 2
     a_scale = prior_scale(priors["a_sigma"])
     log_b_scale = prior_scale(priors["log_b_sigma"])
@@ -249,14 +265,10 @@ def curve_centering(
         in_family = family_size[curve]
         if in_family == 2:
             continue
-        mine = np.flatnonzero((data.cell_curve == curve) & (cell_precision > 0))
-        x = data.cell_x[mine]
-        if len(np.unique(x)) < 2:
+        fitted = _line_fit(data, cells, cell_var, curve)
+        if fitted is None:
             continue
-        w = 1.0 / (1.0 / cell_precision[mine] + cell_var)
-        design = np.column_stack([np.ones(len(x)), x])
-        information = design.T @ (w[:, None] * design)
-        coef = np.linalg.solve(information, design.T @ (w * cell_estimate[mine]))
+        coef, information = fitted
         covariance = np.linalg.inv(information)
         b_hat = max(-float(coef[1]), 0.02)
         solo = in_family == 1
