@@ -674,6 +674,72 @@ def build_smooth_model(
     return _record_build(model, "smooth", resolved, data, floor, lengths, centered, lure)
 
 
+@dataclass(frozen=True)
+class _CurveStage:
+    """What :func:`_add_curves` made that the cells and likelihoods use."""
+
+    conversions: Any
+    params: dict[str, Any] | None
+    item_sd: Any
+
+
+def _add_curves(
+    data: PreparedData, priors: dict[str, PriorSpec], centering: dict[str, Any], lure: bool
+) -> tuple[Any, Any, _CurveStage]:
+    """The unit conversions, the followed map parameters and the curves (both builders)."""
+    conversions = add_unit_conversions(
+        data.observations,
+        priors,
+        curve_index=data.curve_index,
+        n_curves=len(data.curve_labels),
+    )
+    params = _map_parameters_followed(data, priors, lure, conversions)
+    item_sd_curve, follows = curves_follow(data, priors, params)
+    a, b = add_curve_population(
+        family_index=data.family_index,
+        task_index=data.task_index,
+        task_effects=data.task_effects,
+        priors=priors,
+        centered=centering["curve"],
+        task_centered=centering["task"],
+        initial=initial_curves(data),
+        curve_labels=data.curve_labels,
+        level_shift=conversions.level_shift,
+        follows=follows,
+    )
+    return a, b, _CurveStage(conversions=conversions, params=params, item_sd=item_sd_curve)
+
+
+def _add_cells_and_likelihoods(
+    data: PreparedData,
+    log_ce_cell: Any,
+    priors: dict[str, PriorSpec],
+    stage: _CurveStage,
+    *,
+    floor: bool,
+    centering: dict[str, Any],
+    lure: bool,
+) -> None:
+    """The cells, item sds and metric likelihoods on the cells' lines (both builders)."""
+    ce, item_sd = add_cells_and_items(
+        data,
+        log_ce_cell,
+        priors,
+        floor=floor,
+        centered_cells=centering["cell"],
+        item_sd=stage.item_sd,
+    )
+    add_metric_likelihoods(
+        ce,
+        item_sd,
+        data.observations,
+        priors,
+        lure=lure,
+        conversions=stage.conversions,
+        params=stage.params,
+    )
+
+
 def smooth_model_from_prepared(
     data: PreparedData,
     *,
@@ -685,44 +751,11 @@ def smooth_model_from_prepared(
     """:func:`build_smooth_model` on already prepared data."""
     centering = _centering(data, centered, priors)
     with pm.Model(coords=data.coords()) as model:
-        conversions = add_unit_conversions(
-            data.observations,
-            priors,
-            curve_index=data.curve_index,
-            n_curves=len(data.curve_labels),
-        )
-        params = _map_parameters_followed(data, priors, lure, conversions)
-        item_sd_curve, follows = curves_follow(data, priors, params)
-        a, b = add_curve_population(
-            family_index=data.family_index,
-            task_index=data.task_index,
-            task_effects=data.task_effects,
-            priors=priors,
-            centered=centering["curve"],
-            task_centered=centering["task"],
-            initial=initial_curves(data),
-            curve_labels=data.curve_labels,
-            level_shift=conversions.level_shift,
-            follows=follows,
-        )
+        a, b, stage = _add_curves(data, priors, centering, lure)
         cc = data.cell_curve
         log_ce_cell = log_cross_entropy(data.cell_x, a[cc], b[cc])
-        ce, item_sd = add_cells_and_items(
-            data,
-            log_ce_cell,
-            priors,
-            floor=floor,
-            centered_cells=centering["cell"],
-            item_sd=item_sd_curve,
-        )
-        add_metric_likelihoods(
-            ce,
-            item_sd,
-            data.observations,
-            priors,
-            lure=lure,
-            conversions=conversions,
-            params=params,
+        _add_cells_and_likelihoods(
+            data, log_ce_cell, priors, stage, floor=floor, centering=centering, lure=lure
         )
     start_uninformed_at_prior_draws(model, data)
     return model
@@ -801,26 +834,7 @@ def broken_model_from_prepared(
         raise ConfigError(f"prior 'break_width' value must be positive, not {width!r}")
     centering = _centering(data, centered, priors)
     with pm.Model(coords=data.coords()) as model:
-        conversions = add_unit_conversions(
-            data.observations,
-            priors,
-            curve_index=data.curve_index,
-            n_curves=len(data.curve_labels),
-        )
-        params = _map_parameters_followed(data, priors, lure, conversions)
-        item_sd_curve, follows = curves_follow(data, priors, params)
-        a, b = add_curve_population(
-            family_index=data.family_index,
-            task_index=data.task_index,
-            task_effects=data.task_effects,
-            priors=priors,
-            centered=centering["curve"],
-            task_centered=centering["task"],
-            initial=initial_curves(data),
-            curve_labels=data.curve_labels,
-            level_shift=conversions.level_shift,
-            follows=follows,
-        )
+        a, b, stage = _add_curves(data, priors, centering, lure)
         log_n_break = pm.Uniform("log_n_break", lower=low, upper=high, dims="curve")
         break_level = prior_variable("break_level", priors["break_level"], dims="curve")
         break_slope = prior_variable("break_slope", priors["break_slope"], dims="curve")
@@ -829,22 +843,8 @@ def broken_model_from_prepared(
         log_ce_cell = broken_log_cross_entropy(
             data.cell_x, a[cc], b[cc], x_break[cc], break_slope[cc], break_level[cc], width
         )
-        ce, item_sd = add_cells_and_items(
-            data,
-            log_ce_cell,
-            priors,
-            floor=floor,
-            centered_cells=centering["cell"],
-            item_sd=item_sd_curve,
-        )
-        add_metric_likelihoods(
-            ce,
-            item_sd,
-            data.observations,
-            priors,
-            lure=lure,
-            conversions=conversions,
-            params=params,
+        _add_cells_and_likelihoods(
+            data, log_ce_cell, priors, stage, floor=floor, centering=centering, lure=lure
         )
     start_uninformed_at_prior_draws(model, data)
     return model
