@@ -453,16 +453,17 @@ def curves_follow(
     """
     follows: list[LineFollow] = []
     informed = item_sd_informed(data)
-    sensitivity = line_sensitivity(data, priors, "item_sd_median")
-    k_a = np.where(informed, 0.0, sensitivity.k_a)  # (2, curve): first, second derivative
-    k_log_b = np.where(informed, 0.0, sensitivity.k_log_b)
     item_sd = None
-    if k_a.any() or k_log_b.any():
-        item_sd = add_item_spread(data, priors)
-        moved = pt.log(item_sd) - float(priors["item_sd_median"]["mu"])
-        follows.append(LineFollow(moved=moved, k_a=k_a, k_log_b=k_log_b))
-    if params is not None and "choice_noise" in params:
-        argmax = _argmax_only(data)
+    if not informed.all():  # the sensitivities cost a few line fits per curve: only if used
+        sensitivity = line_sensitivity(data, priors, "item_sd_median")
+        k_a = np.where(informed, 0.0, sensitivity.k_a)  # (2, curve): first, second derivative
+        k_log_b = np.where(informed, 0.0, sensitivity.k_log_b)
+        if k_a.any() or k_log_b.any():
+            item_sd = add_item_spread(data, priors)
+            moved = pt.log(item_sd) - float(priors["item_sd_median"]["mu"])
+            follows.append(LineFollow(moved=moved, k_a=k_a, k_log_b=k_log_b))
+    argmax = _argmax_only(data)
+    if params is not None and "choice_noise" in params and argmax.any():
         sensitivity = line_sensitivity(data, priors, "choice_noise")
         k_a = np.where(argmax, sensitivity.k_a, 0.0)
         k_log_b = np.where(argmax, sensitivity.k_log_b, 0.0)
