@@ -308,6 +308,30 @@ def _jump_section(verdicts: pd.DataFrame, notes: dict, args: argparse.Namespace)
     return [*lines, ""]
 
 
+def _jump_finding(verdicts: pd.DataFrame) -> str:
+    """One sentence per jump-test mode: how the tested series came out, and what it can show."""
+    if verdicts.empty:
+        return "The jump test was not run."
+    parts = []
+    for mode, frame in verdicts.groupby("mode", sort=False):
+        counts = frame["verdict"].value_counts()
+        parts.append(
+            f"`{mode}`: {counts.get('excess_jump', 0)} excess_jump, "
+            f"{counts.get('explained_by_metric', 0)} explained_by_metric, "
+            f"{counts.get('inconclusive', 0)} inconclusive of {len(frame)} series"
+        )
+    sentence = "Jump test: " + "; ".join(parts) + "."
+    if "in_sample" in set(verdicts["mode"]):
+        sentence += (
+            " `in_sample` is a posterior predictive check of the data the smooth fit saw: it "
+            "flags only a jump the smooth latent cannot absorb, so `explained_by_metric` there "
+            "says the jump is what a smooth per-token rise produces through this metric, a "
+            "weaker statement than `cross_metric`, which needs a continuous metric of the same "
+            "outputs."
+        )
+    return sentence
+
+
 def write_result(
     path: Path,
     shares_table: pd.DataFrame,
@@ -369,8 +393,8 @@ def write_result(
             else "**Not as claimed**: "
         )
         + "; ".join(findings)
-        + ". The jump-test table says how many discontinuous series the package can decide on "
-        "these data and how.",
+        + ". "
+        + _jump_finding(verdicts),
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -85,6 +85,7 @@ def test_bigbench_meta_analysis_reduced(data_dir: Path, tmp_path: Path) -> None:
     )
     text = result.read_text()
     assert "## Reproduced?" in text
+    assert "Jump test: `in_sample`: " in text.split("## Reproduced?")[1]
     shares = pd.read_csv(out / "shares.csv")
     # every source and the pooled rows; exact match pooled over open-lm and ObsScaling
     assert set(shares["source"]) == {"open-lm", "obsscaling", "expemergence", "all"}
