@@ -425,6 +425,33 @@ def test_curves_that_follow_a_pooled_map_parameter_keep_the_textbook_prior_densi
     assert model_logp == pytest.approx(textbook, abs=1e-6)
 
 
+def test_a_followed_line_moves_one_way_over_the_parameters_prior_range() -> None:
+    """The second-order shear never turns back within two prior sds of the median.
+
+    Near the floor (OPT's 3-digit subtraction before its jump: 0.15-1.9% of 2,000 answers) a
+    curve's read slope falls steeply as the item sd grows, and the raw second difference
+    (-6, at the clip) made the quadratic turn back half a prior sd below the median: a larger
+    item sd there read a *steeper* line. That fit failed (R-hat 1.058 on ``log_b_centred``).
+    """
+    from emergestats.models.centering import line_sensitivity
+    from emergestats.models.priors import resolve_priors
+
+    table = make_table(
+        tasks=("sub",),
+        kinds=(("exact_str_match", "exact_match"),),
+        target_tokens=3.5,
+        n_items=2000,
+    )
+    table["score"] = [0.0015, 0.0030, 0.0045, 0.019]
+    priors = resolve_priors(None)
+    sensitivity = line_sensitivity(prepare_evaluation(table), priors, "item_sd_median")
+    reach = 2.0 * priors["item_sd_median"]["sigma"]
+    for k in (sensitivity.k_a, sensitivity.k_log_b):
+        assert np.all(k[0] != 0.0)  # the line does follow the item sd
+        for d in (-reach, reach):  # the derivative k[0] + k[1] d keeps k[0]'s sign
+            assert np.all((k[0] + k[1] * d) * np.sign(k[0]) >= 0.0)
+
+
 def test_a_curve_that_reads_the_correct_choice_directly_does_not_follow_the_argmax_noise() -> None:
     # grade and Brier of the same outputs: the Brier rows pin the correct choice's probability
     kinds = (("multiple_choice_grade", "multiple_choice_grade"), ("brier", "brier"))

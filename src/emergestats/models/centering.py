@@ -190,8 +190,9 @@ class LineSensitivity:
 
     ``k_a`` and ``k_log_b`` per curve, each of shape ``(2, curve)``: the first and second
     derivative of the line's level and log slope in the parameter's log at its prior median,
-    clipped to [-3, 3] and [-6, 6], 0 where a curve has no line. :meth:`shift` is the change
-    to second order.
+    0 where a curve has no line. The first is clipped to [-3, 3]; the second to
+    ``|first| / (2 prior sds)`` (and 6), so that :meth:`shift`, the change to second order,
+    moves one way over two prior sds either side of the median.
     """
 
     k_a: np.ndarray
@@ -214,7 +215,9 @@ def line_sensitivity(
     ``exp(0.5)``; the per-curve lines through them are differenced (central first and second
     differences). The readings are far from linear in ``log item_sd`` (ObsScaling's
     well-read cells: median slope 0.9 over the step below the median, 2.2 over the step
-    above).
+    above). The quadratic through three readings can turn back inside the prior's range
+    (near the floor, a larger item sd then reads a steeper line half a prior sd below the
+    median), so its curvature is bounded to keep it monotone over two prior sds.
     """
     spec = priors[parameter]
 
@@ -225,12 +228,14 @@ def line_sensitivity(
 
     below, at, above = (readings(step) for step in (-_LOG_STEP, 0.0, _LOG_STEP))
 
+    # the quadratic stays monotone over two prior sds either side of the median
+    reach = 2.0 * float(spec["sigma"])
+
     def derivatives(i: int) -> np.ndarray:
-        first = (above[i] - below[i]) / (2 * _LOG_STEP)
-        second = (above[i] - 2 * at[i] + below[i]) / _LOG_STEP**2
-        return np.stack(
-            [np.clip(np.nan_to_num(first), -3.0, 3.0), np.clip(np.nan_to_num(second), -6.0, 6.0)]
-        )
+        first = np.clip(np.nan_to_num((above[i] - below[i]) / (2 * _LOG_STEP)), -3.0, 3.0)
+        bound = np.minimum(np.abs(first) / reach, 6.0)
+        second = np.nan_to_num((above[i] - 2 * at[i] + below[i]) / _LOG_STEP**2)
+        return np.stack([first, np.clip(second, -bound, bound)])
 
     return LineSensitivity(k_a=derivatives(0), k_log_b=derivatives(1))
 
