@@ -462,8 +462,8 @@ def curves_follow(
             item_sd = add_item_spread(data, priors)
             moved = pt.log(item_sd) - float(priors["item_sd_median"]["mu"])
             follows.append(LineFollow(moved=moved, k_a=k_a, k_log_b=k_log_b))
-    argmax = _argmax_only(data)
-    if params is not None and "choice_noise" in params and argmax.any():
+    if params is not None and "choice_noise" in params:  # made only where such a curve exists
+        argmax = _argmax_only(data)
         sensitivity = line_sensitivity(data, priors, "choice_noise")
         k_a = np.where(argmax, sensitivity.k_a, 0.0)
         k_log_b = np.where(argmax, sensitivity.k_log_b, 0.0)
