@@ -425,6 +425,60 @@ def test_curves_that_follow_a_pooled_map_parameter_keep_the_textbook_prior_densi
     assert model_logp == pytest.approx(textbook, abs=1e-6)
 
 
+def test_a_centred_curve_is_sampled_at_its_own_sizes_with_the_textbook_prior() -> None:
+    """A centred ``a`` is sampled as its line's level at the curve's own sizes.
+
+    Two families of one curve each, their sizes two decades either side of ``N_ref``: read at
+    ``N_ref``, each curve's level and slope lie on a ridge (ObsScaling's 2-digit addition: 2-9
+    divergences on every seed). The free ``a_centred`` is ``a - b (log N* - log N_ref)`` with
+    ``N*`` inside the curve's sizes; a shear of unit Jacobian given ``log b``: the model's log
+    density of the free variables is scipy's bivariate normal of ``(a, log b)``.
+    """
+    table = make_table(tasks=("arith",), family="small")
+    big = make_table(tasks=("arith",), family="big")
+    table["params"] = table["params"] / 100.0
+    big["params"] = big["params"] * 100.0
+    table = pd.concat([table, big], ignore_index=True)
+    data = prepare_evaluation(table)
+    reference = choose_centering(data)["curve_reference"]
+    small, large = (list(data.curve_labels).index(f"arith/{f}/0") for f in ("small", "big"))
+    for curve in (small, large):
+        own = data.cell_x[data.cell_curve == curve]
+        assert own.min() < reference[curve] < own.max()
+    assert reference[small] < -2.0 and reference[large] > 2.0
+    model = build_smooth_model(table, centered=True)
+    point = model.initial_point()
+    rng = np.random.default_rng(5)
+    point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in point.items()}
+    names = ["a", "log_b", "a_sigma", "log_b_sigma", "ab_corr", "a_centred"]
+    values = dict(
+        zip(
+            names,
+            pytensor.function(
+                model.value_vars,
+                model.replace_rvs_by_values([model[n] for n in names]),
+                on_unused_input="ignore",
+            )(**point),
+            strict=True,
+        )
+    )
+    np.testing.assert_allclose(
+        values["a_centred"], values["a"] - np.exp(values["log_b"]) * reference, rtol=1e-9
+    )
+    model_logp = float(model.compile_logp(vars=[model["a_centred"], model["log_b_centred"]])(point))
+    sa, sb, rho = values["a_sigma"], values["log_b_sigma"], values["ab_corr"]
+    # a family of one curve: its means' prior variances, Normal(-1, 1) and Normal(log 0.3,
+    # 0.75), are added to the population's
+    cov = np.array([[sa**2 + 1.0, rho * sa * sb], [rho * sa * sb, sb**2 + 0.75**2]])
+    textbook = sum(
+        stats.multivariate_normal([-1.0, math.log(0.3)], cov).logpdf(
+            [values["a"][c], values["log_b"][c]]
+        )
+        for c in range(2)
+    )
+    assert model_logp == pytest.approx(textbook, abs=1e-6)
+
+
 def test_a_followed_line_moves_one_way_over_the_parameters_prior_range() -> None:
     """The second-order shear never turns back within two prior sds of the median.
 
