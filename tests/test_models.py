@@ -356,6 +356,16 @@ def test_the_shear_leaves_the_prior_unchanged(mixed: bool, centered: bool) -> No
         assert abs(np.corrcoef(a_mu, log_ratio)[0, 1]) < 0.05
 
 
+def _values_at(model: pm.Model, names: list[str], point: dict) -> dict[str, np.ndarray]:
+    """The model's variables ``names`` at a point of its free (value) variables."""
+    evaluate = pytensor.function(
+        model.value_vars,
+        model.replace_rvs_by_values([model[n] for n in names]),
+        on_unused_input="ignore",
+    )
+    return dict(zip(names, evaluate(**point), strict=True))
+
+
 @pytest.mark.parametrize("followed", ["item_sd_median", "choice_noise"])
 def test_curves_that_follow_a_pooled_map_parameter_keep_the_textbook_prior_density(
     followed: str,
@@ -390,17 +400,7 @@ def test_curves_that_follow_a_pooled_map_parameter_keep_the_textbook_prior_densi
     rng = np.random.default_rng(11)
     point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in point.items()}
     names = ["a", "log_b", "a_mu", "log_b_mu", "a_sigma", "log_b_sigma", "ab_corr", "a_centred"]
-    values = dict(
-        zip(
-            names,
-            pytensor.function(
-                model.value_vars,
-                model.replace_rvs_by_values([model[n] for n in names]),
-                on_unused_input="ignore",
-            )(**point),
-            strict=True,
-        )
-    )
+    values = _values_at(model, names, point)
     # the free level is not a where the parameter is away from its prior median, and moving
     # the parameter (the sampler's other coordinates held) moves a
     assert np.all(np.abs(values["a_centred"] - values["a"]) > 1e-3)
@@ -451,17 +451,7 @@ def test_a_centred_curve_is_sampled_at_its_own_sizes_with_the_textbook_prior() -
     rng = np.random.default_rng(5)
     point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in point.items()}
     names = ["a", "log_b", "a_sigma", "log_b_sigma", "ab_corr", "a_centred"]
-    values = dict(
-        zip(
-            names,
-            pytensor.function(
-                model.value_vars,
-                model.replace_rvs_by_values([model[n] for n in names]),
-                on_unused_input="ignore",
-            )(**point),
-            strict=True,
-        )
-    )
+    values = _values_at(model, names, point)
     np.testing.assert_allclose(
         values["a_centred"], values["a"] - np.exp(values["log_b"]) * reference, rtol=1e-9
     )
