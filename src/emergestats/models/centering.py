@@ -275,9 +275,10 @@ def curve_centering(
     at every size) is centred too: its prior sd is at least its means' (no funnel as the spread
     shrinks), and centred its level and slope are what the bounds truncate. ObsScaling's 2-digit
     addition (23 families of one curve, 8 of them all but perfect at their 1-3 sizes), default
-    4 x 1000 draws: with these curves non-centred, 10-15 divergences on seeds 1 and 2, where
-    their slopes ran out to b = 20-30; centred, none on seeds 1, 2 and 4 and one on seed 3 (R-hat
-    <= 1.007, bulk ESS >= 842), against 7 and 2 (bulk ESS 437) before either change.
+    4 x 1000 draws: with these curves non-centred, 17 and 14 divergences on seeds 1 and 2,
+    where their slopes ran out to b = 20-30; centred, none on seeds 1, 2 and 4 and one on
+    seed 3 (R-hat <= 1.007, bulk ESS >= 842), against 7 and 2 (bulk ESS 437) before either
+    change.
     """
     cells = _cell_readings(data, row_readings)
     cell_var = prior_scale(priors["cell_sigma"]) ** 2
