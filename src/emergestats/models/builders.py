@@ -312,15 +312,13 @@ def add_curve_population(
     # A non-centred a is drawn first and log b given it; a centred a given log b, so that it
     # can be sampled as its line's level at the curve's own N* (see the docstring)
     nc = np.flatnonzero(~centred_a)
-    a_first: Any = pt.zeros(n_curves)
+    a = _noncentred_elements(
+        pt.zeros(n_curves), "z_a", mean_a, pt.sqrt(var_a), ~centred_a, "curve", labels, "a"
+    )
     log_b_mean: Any = mean_log_b * pt.ones(n_curves)
     log_b_var: Any = var_log_b * pt.ones(n_curves)
     if len(nc):
-        model = pm.modelcontext(None)
-        model.add_coord("curve_noncentred_a", [labels[i] for i in nc])
-        z_a = pm.Normal("z_a", 0.0, 1.0, dims="curve_noncentred_a")
-        a_first = pt.set_subtensor(a_first[nc], mean_a[nc] + pt.sqrt(var_a)[nc] * z_a)
-        log_b_mean = pt.inc_subtensor(log_b_mean[nc], (cov / var_a * (a_first - mean_a))[nc])
+        log_b_mean = pt.inc_subtensor(log_b_mean[nc], (cov / var_a * (a - mean_a))[nc])
         log_b_var = pt.inc_subtensor(log_b_var[nc], -(cov**2 / var_a * pt.ones(n_curves))[nc])
     log_b = partly_centred_normal(
         "log_b",
@@ -333,21 +331,18 @@ def add_curve_population(
         suffix="log_b",
         shift=shift_log_b,
     )
-    a = a_first
-    if centred_a.any():
-        model = pm.modelcontext(None)
-        level = 0.0 if reference is None else -pt.exp(log_b) * np.asarray(reference, float)
-        shift = level if curve_shift is None else curve_shift + level
-        c = np.flatnonzero(centred_a)
-        model.add_coord("curve_centred_a", [labels[i] for i in c])
-        offset = (pt.as_tensor_variable(shift) * pt.ones(n_curves))[c]
-        a_free = pm.Normal(
-            "a_centred",
-            (mean_a + cov / var_log_b * (log_b - mean_log_b))[c] + offset,
-            pt.sqrt(var_a - cov**2 / var_log_b)[c],
-            dims="curve_centred_a",
-        )
-        a = pt.set_subtensor(a[c], a_free - offset)
+    level = 0.0 if reference is None else -pt.exp(log_b) * np.asarray(reference, float)
+    a = _centred_elements(
+        a,
+        "a",
+        mean_a + cov / var_log_b * (log_b - mean_log_b),
+        pt.sqrt(var_a - cov**2 / var_log_b),
+        centred_a,
+        "curve",
+        labels,
+        "a",
+        shift=level if curve_shift is None else curve_shift + level,
+    )
     a = pm.Deterministic("a", a, dims="curve")
     b = pm.Deterministic("b", pt.exp(log_b), dims="curve")
     return a, b
@@ -533,28 +528,60 @@ def partly_centred_normal(
     ``a + log tokens-per-word``) the sampler's coordinates are the identified sum and the
     prior's remainder, not a ridge.
     """
-    model = pm.modelcontext(None)
-    labels = list(labels)
-    tail = f"_{suffix}" if suffix else ""
-    mu = pt.as_tensor_variable(mu) * pt.ones(len(labels))
-    sigma = pt.as_tensor_variable(sigma) * pt.ones(len(labels))
-    where_c, where_nc = np.flatnonzero(centred), np.flatnonzero(~centred)
     values = pt.zeros(len(labels))
-    if len(where_c):
-        model.add_coord(f"{dim}_centred{tail}", [labels[i] for i in where_c])
-        offset = (
-            0.0 if shift is None else (pt.as_tensor_variable(shift) * pt.ones(len(labels)))[where_c]
-        )
-        free_c = pm.Normal(
-            f"{name}_centred", mu[where_c] + offset, sigma[where_c], dims=f"{dim}_centred{tail}"
-        )
-        value_c = free_c - offset
-        values = pt.set_subtensor(values[where_c], value_c)
-    if len(where_nc):
-        model.add_coord(f"{dim}_noncentred{tail}", [labels[i] for i in where_nc])
-        z = pm.Normal(z_name, 0.0, 1.0, dims=f"{dim}_noncentred{tail}")
-        values = pt.set_subtensor(values[where_nc], mu[where_nc] + sigma[where_nc] * z)
+    values = _centred_elements(values, name, mu, sigma, centred, dim, labels, suffix, shift)
+    values = _noncentred_elements(values, z_name, mu, sigma, ~centred, dim, labels, suffix)
     return pm.Deterministic(name, values, dims=dim)
+
+
+def _centred_elements(
+    values: Any,
+    name: str,
+    mu: Any,
+    sigma: Any,
+    where: np.ndarray,
+    dim: str,
+    labels: Sequence[Any],
+    suffix: str,
+    shift: Any = None,
+) -> Any:
+    """``values`` with the elements ``where`` set from the free ``<name>_centred`` (see
+    :func:`partly_centred_normal`); unchanged where ``where`` is empty."""
+    index = np.flatnonzero(where)
+    if not len(index):
+        return values
+    n = len(labels)
+    coord = f"{dim}_centred_{suffix}" if suffix else f"{dim}_centred"
+    pm.modelcontext(None).add_coord(coord, [labels[int(i)] for i in index])
+    offset = 0.0 if shift is None else (pt.as_tensor_variable(shift) * pt.ones(n))[index]
+    mu = (pt.as_tensor_variable(mu) * pt.ones(n))[index]
+    sigma = (pt.as_tensor_variable(sigma) * pt.ones(n))[index]
+    free = pm.Normal(f"{name}_centred", mu + offset, sigma, dims=coord)
+    return pt.set_subtensor(values[index], free - offset)
+
+
+def _noncentred_elements(
+    values: Any,
+    z_name: str,
+    mu: Any,
+    sigma: Any,
+    where: np.ndarray,
+    dim: str,
+    labels: Sequence[Any],
+    suffix: str,
+) -> Any:
+    """``values`` with the elements ``where`` set to ``mu + sigma z_name`` (see
+    :func:`partly_centred_normal`); unchanged where ``where`` is empty."""
+    index = np.flatnonzero(where)
+    if not len(index):
+        return values
+    n = len(labels)
+    coord = f"{dim}_noncentred_{suffix}" if suffix else f"{dim}_noncentred"
+    pm.modelcontext(None).add_coord(coord, [labels[int(i)] for i in index])
+    z = pm.Normal(z_name, 0.0, 1.0, dims=coord)
+    mu = (pt.as_tensor_variable(mu) * pt.ones(n))[index]
+    sigma = (pt.as_tensor_variable(sigma) * pt.ones(n))[index]
+    return pt.set_subtensor(values[index], mu + sigma * z)
 
 
 #: Seed of the starting values of coordinates no likelihood row informs (see
