@@ -19,10 +19,14 @@ def _fail(value: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def client():
+def client(tmp_path_factory: pytest.TempPathFactory):
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        dashboard_address=":0",
+        local_directory=str(tmp_path_factory.mktemp("dask")),
     )
     with distributed.Client(cluster) as running:
         yield running
