@@ -341,7 +341,12 @@ def test_predict_table_draws_fresh_cell_deviations_on_request(
 
     rows = table.drop_duplicates(["task", "model"]).reset_index(drop=True)
     frame, fresh = predict_rows(
-        smooth_fit, rows, max_draws=None, return_draws=True, cell_deviations="fresh"
+        smooth_fit,
+        rows,
+        max_draws=None,
+        return_draws=True,
+        cell_deviations="fresh",
+        random_seed=3,
     )
     _, fitted = predict_rows(smooth_fit, rows, max_draws=None, return_draws=True)
     assert fresh is not None and fitted is not None
@@ -352,9 +357,12 @@ def test_predict_table_draws_fresh_cell_deviations_on_request(
     b = post["b"].to_numpy()[curve].T
     x = np.log(frame["params"].to_numpy(float) / N_REF)
     sigma = post["cell_sigma"].to_numpy()[:, None]
-    # fresh: log CE = the line + Normal(0, cell_sigma), whatever the fit said about the cell
+    # fresh: log CE = the line + Normal(0, cell_sigma), whatever the fit said about the cell.
+    # Seeded: unseeded, one CI run drew a mean of -0.118 over 720 values (3.2 standard errors;
+    # over seeds 0-99 its standardised mean had mean 0.08 and sd 1.06, as a normal mean should)
     z = (np.log(fresh.ce) - (a - b * x)) / sigma
-    assert z.size >= 500 and abs(z.mean()) < 0.1 and abs(z.std() - 1.0) < 0.1
+    assert z.size >= 500
+    assert abs(z.mean()) < 4 / np.sqrt(z.size) and abs(z.std() - 1.0) < 4 / np.sqrt(2 * z.size)
     # fitted (the default): exactly the cell's posterior deviation, draw by draw
     cell_names = [f"{c}|{m}" for c, m in zip(labels, frame["model"].astype(str), strict=True)]
     cells = [list(post["cell"].to_numpy()).index(c) for c in cell_names]
