@@ -94,23 +94,39 @@ def test_cells_are_centred_where_their_rows_are_sharp() -> None:
     assert not chosen["curve"][0].any() and not chosen["curve"][1].any()
 
 
-def test_the_builder_splits_cells_into_centred_and_non_centred() -> None:
+@pytest.mark.parametrize("item_sd_informed", [False, True])
+def test_the_builder_splits_cells_into_centred_and_non_centred(item_sd_informed: bool) -> None:
     table = exact_match_table([0.0, 0.4, 0.4], [3000, 10, 3000])
+    if item_sd_informed:  # exact match at two answer lengths shows the item spread
+        table["target_tokens"] = [2.0, 3.0, 2.0]
     model = build_smooth_model(table)
     free = {v.name for v in model.free_RVs}
     assert {"cell_deviation_centred", "cell_z"} <= free
     assert len(model.coords["cell_centred"]) == 1 and len(model.coords["cell_noncentred"]) == 2
     assert model.named_vars_to_dims["cell_deviation"] == ("cell",)
-    # the deviation of the centred cell is its free value, of the others sigma * z
     point = model.initial_point()
     point["cell_deviation_centred"] = np.array([0.2])
     point["cell_z"] = np.array([1.0, -1.0])
     sigma = np.exp(point["cell_sigma_log__"])
-    needed = ("cell_sigma_log__", "cell_deviation_centred", "cell_z")
-    inputs = [v for v in model.value_vars if v.name in needed]
-    deviation = model.replace_rvs_by_values([model["cell_deviation"]])[0]
-    values = pytensor.function(inputs, deviation)(*(point[v.name] for v in inputs))
-    np.testing.assert_allclose(values, [sigma, -sigma, 0.2])
+    inputs = model.value_vars
+    outputs = model.replace_rvs_by_values([model["cell_deviation"], model["log_ce"]])
+    compute = pytensor.function(inputs, outputs, on_unused_input="ignore")
+    deviation, log_ce = compute(*(point[v.name] for v in inputs))
+    # the non-centred cells' deviations are sigma * z
+    np.testing.assert_allclose(deviation[:2], [sigma, -sigma])
+    if item_sd_informed:
+        # the centred cell's free value is the level its rows read (log CE: line + deviation)
+        assert log_ce[2] == pytest.approx(0.2)
+        assert deviation[2] != pytest.approx(0.2)
+    else:
+        # its centred line follows the pooled item sd (curves_follow): a level held fixed would
+        # not, so the free value is the deviation
+        assert deviation[2] == pytest.approx(0.2)
+    # either way, moving the free value moves the deviation by as much, the line not at all
+    point["cell_deviation_centred"] = np.array([0.5])
+    moved, _ = compute(*(point[v.name] for v in inputs))
+    assert moved[2] - deviation[2] == pytest.approx(0.3)
+    np.testing.assert_allclose(moved[:2], deviation[:2])
 
 
 def test_curves_pinned_by_their_rows_are_centred() -> None:

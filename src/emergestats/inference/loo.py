@@ -164,15 +164,19 @@ def integrated_log_likelihood_cells(fit_: Fit, *, nodes: int = DEVIATION_NODES) 
         part = slice(start, min(nodes, start + chunk))
         values = {name: post[name].expand_dims(node=z[part]) for name in names}
         sub = delta.isel(node=part).rename({cell_dim: "__cell"})
-        # the free deviations at the nodes: non-centred cells as delta / sigma, centred as delta
-        for name, per_sigma in (
-            ("cell_z", 1.0 / sigma),
-            ("cell_deviation_centred", 1.0 + 0 * sigma),
-        ):
+        # the free deviations at the nodes: non-centred cells as delta / sigma, centred as the
+        # level their rows read, delta + (the draw's level - its deviation)
+        for name in ("cell_z", "cell_deviation_centred"):
             if name in values:
                 dim = post[name].dims[-1]
-                here = sub.sel(__cell=post[name].coords[dim].to_numpy()).rename({"__cell": dim})
-                values[name] = (here * per_sigma).transpose("node", "chain", "draw", ...)
+                labels = post[name].coords[dim].to_numpy()
+                here = sub.sel(__cell=labels).rename({"__cell": dim})
+                if name == "cell_z":
+                    here = here / sigma
+                else:
+                    line = post[name] - deviation.sel({cell_dim: labels}).rename({cell_dim: dim})
+                    here = here + line
+                values[name] = here.transpose("node", "chain", "draw", ...)
         dataset = xr.Dataset({k: v.drop_vars("node", errors="ignore") for k, v in values.items()})
         tree = xr.DataTree()
         tree["posterior"] = xr.DataTree(dataset)

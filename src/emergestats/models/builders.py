@@ -204,8 +204,8 @@ def add_curve_population(
     curve_shift: Any = None
     family_unit = np.full(len(families), -1)
     if level_shift is not None:
-        curve_unit, unit_deviation = np.asarray(level_shift[0]), level_shift[1]
-        deviation = pt.concatenate([unit_deviation, pt.zeros(1)])  # position -1: no shift
+        curve_unit = np.asarray(level_shift[0])
+        deviation = _unit_deviations(level_shift)
         if (centred_a & (curve_unit >= 0)).any():
             curve_shift = deviation[np.where(centred_a & (curve_unit >= 0), curve_unit, -1)]
         for f in pooled:
@@ -348,6 +348,12 @@ def add_curve_population(
     return a, b
 
 
+def _unit_deviations(level_shift: tuple[np.ndarray, Any]) -> Any:
+    """The units' log tokens-per-unit deviations and a last 0: indexed by a curve's unit
+    position in ``level_shift`` (-1, no unit, reads the 0)."""
+    return pt.concatenate([level_shift[1], pt.zeros(1)])
+
+
 def _normal_parameters(priors: dict[str, PriorSpec], key: str) -> tuple[float, float]:
     spec = priors[key]
     if spec["dist"] != "Normal":
@@ -363,17 +369,48 @@ def add_cells_and_items(
     floor: bool,
     centered_cells: bool | np.ndarray = False,
     item_sd: Any = None,
+    level_shift: tuple[np.ndarray, Any] | None = None,
+    at_level: bool | np.ndarray = True,
 ) -> tuple[Any, Any]:
     """Cell deviations, floor and item-difficulty sds; returns per-row ``(CE, item_sd)``.
 
     Variables: ``cell_sigma``, the deviations ``cell_deviation`` (dims ``cell``; free
     ``cell_deviation_centred`` for the cells ``centered_cells`` marks, ``cell_z`` for the rest:
-    :func:`partly_centred_normal`); ``floor`` (dims ``curve``, if asked); ``item_sd_median``,
-    ``item_sd_spread``, ``item_sd_z`` and the deterministic ``item_sd`` (dims ``curve``); the
-    deterministic ``log_ce`` (dims ``cell``: ``log`` of the cell's typical per-token CE).
+    :func:`partly_centred_normal`); ``floor`` (dims ``curve``, if asked); the item sds
+    (:func:`add_item_spread`); the deterministic ``log_ce`` (dims ``cell``: ``log`` of the
+    cell's typical per-token CE).
+
+    A centred cell's free variable is the level its rows read, ``cell_deviation_centred = log
+    CE line + deviation`` (plus its unit's log tokens-per-unit deviation where ``level_shift``,
+    :func:`add_curve_population`, says its curve is seen only in that unit): a shear of unit
+    Jacobian (:func:`partly_centred_normal`'s ``shift``). Sampled as the deviation itself, a
+    tightly measured cell's deviation had to move with its line, so the curve's level and slope
+    dragged every cell along: Pythia LAMBADA (2 curves of 7-8 sizes, per-word log-likelihoods)
+    mixed at bulk ESS ~1000 of 4000 draws on ``log b``, the cells and ``a`` (max R-hat
+    1.004-1.009 over seeds 1-22, 1.010 on one CI run); read as levels (and with
+    :func:`add_item_spread`'s own item sds), min bulk ESS 2955-4252 and max R-hat 1.002-1.007
+    over seeds 1-30, no divergence.
+
+    Cells where ``at_level`` is false keep the deviation as their coordinate
+    (:func:`_read_at_level`: a centred curve whose line follows a pooled map parameter, which
+    its level then moves with). ObsScaling's 2-digit addition (23 centred curves following the
+    pooled item sd), seeds 1, 2: with such cells at their levels R-hat 1.04-1.05, bulk ESS
+    118-149; at their levels less the line's followed change, 1.012-1.020, 216-229 and 2-4
+    divergences; as deviations, 1.006, 803-879, none. The same ObsScaling rows with 3-digit
+    addition (families of two non-centred curves): 56 divergences as deviations, 0-2 at levels.
     """
     cell_sigma = prior_variable("cell_sigma", priors["cell_sigma"])
     centred = np.broadcast_to(np.asarray(centered_cells, dtype=bool), (len(data.cell_curve),))
+    # a centred cell samples the level its rows read (line + deviation, + its unit's log ratio
+    # deviation where its curve is seen in one unit) where ``at_level``: see the docstring
+    read_level = log_ce_cell
+    if level_shift is not None:
+        cell_unit = np.asarray(level_shift[0])[data.cell_curve]
+        if (cell_unit >= 0).any():
+            read_level = read_level + _unit_deviations(level_shift)[cell_unit]
+    at_level = np.broadcast_to(np.asarray(at_level, dtype=bool), centred.shape)
+    if not at_level.all():
+        read_level = read_level * at_level.astype(float)
     deviation = partly_centred_normal(
         "cell_deviation",
         "cell_z",
@@ -382,6 +419,7 @@ def add_cells_and_items(
         centred,
         dim="cell",
         labels=data.coords()["cell"],
+        shift=read_level,
     )
     ce_cell = pt.exp(log_ce_cell + deviation)
     if floor:
@@ -394,26 +432,46 @@ def add_cells_and_items(
 
 
 def add_item_spread(data: PreparedData, priors: dict[str, PriorSpec]) -> Any:
-    """The item-difficulty sd of every curve (deterministic ``item_sd``, dims ``curve``)."""
+    """The item-difficulty sd of every curve (deterministic ``item_sd``, dims ``curve``).
+
+    A curve whose rows report a standard error (:func:`item_sd_reported`) has its item sd
+    pinned by them: it gets its own, from the population prior (``item_sd_median``'s), as a
+    lone curve does; so does every curve of a one-curve table. The others share
+    ``item_sd_median``, and those whose data inform their own item sd (:func:`item_sd_informed`)
+    spread around it: ``item_sd_median exp(item_sd_spread item_sd_z)``. Pooled, pinned item sds
+    left only the prior to place the median and spread: two curves (Pythia LAMBADA, item sds
+    0.78 and 0.78) diverged in the spread's funnel at either end, at 1.2 non-centred, at 0.06
+    centred (one default fit in 12, resp. 3 in 36); own, 30 of 30 seeds pass.
+    """
     informed = item_sd_informed(data)
-    if len(data.curve_labels) == 1:
-        # one curve: its item sd straight from the population prior (a median, a spread and a
-        # z for one value would be three parameters for one, a ridge the sampler cannot mix)
-        item_sd = prior_variable("item_sd", priors["item_sd_median"], dims="curve")
-    elif not informed.any():
-        median = prior_variable("item_sd_median", priors["item_sd_median"])
-        item_sd = pm.Deterministic(
-            "item_sd", pt.ones(len(data.curve_labels)) * median, dims="curve"
-        )
-    else:
-        median = prior_variable("item_sd_median", priors["item_sd_median"])
+    reported = item_sd_reported(data)
+    n_curves = len(data.curve_labels)
+    if n_curves == 1 or reported.all():
+        # a median, a spread and a z for values each pinned on its own would be a ridge
+        return prior_variable("item_sd", priors["item_sd_median"], dims="curve")
+    model = pm.modelcontext(None)
+    median = prior_variable("item_sd_median", priors["item_sd_median"])
+    item_sd: Any = pt.ones(n_curves) * median
+    pooled = np.flatnonzero(informed & ~reported)
+    if len(pooled):
         spread = prior_variable("item_sd_spread", priors["item_sd_spread"])
-        model = pm.modelcontext(None)
-        model.add_coord("informed_curve", [data.curve_labels[c] for c in np.flatnonzero(informed)])
+        model.add_coord("informed_curve", [data.curve_labels[c] for c in pooled])
         item_z = pm.Normal("item_sd_z", 0.0, 1.0, dims="informed_curve")
-        own = pt.set_subtensor(pt.zeros(len(data.curve_labels))[np.flatnonzero(informed)], item_z)
-        item_sd = pm.Deterministic("item_sd", median * pt.exp(spread * own), dims="curve")
-    return item_sd
+        item_sd = pt.set_subtensor(item_sd[pooled], median * pt.exp(spread * item_z))
+    own = np.flatnonzero(reported)
+    if len(own):
+        model.add_coord("reported_curve", [data.curve_labels[c] for c in own])
+        own_sd = prior_variable("item_sd_reported", priors["item_sd_median"], dims="reported_curve")
+        item_sd = pt.set_subtensor(item_sd[own], own_sd)
+    return pm.Deterministic("item_sd", item_sd, dims="curve")
+
+
+def item_sd_reported(data: PreparedData) -> np.ndarray:
+    """Curves with a modelled row whose reported standard error shows the items' spread
+    (``obs_<role>_spread``, :mod:`emergestats.models.likelihoods`)."""
+    obs = data.observations
+    rows = obs.modelled & np.isfinite(obs.stderr)
+    return np.bincount(data.curve_index[rows], minlength=len(data.curve_labels)) > 0
 
 
 @dataclass(frozen=True)
@@ -646,9 +704,8 @@ def item_sd_informed(data: PreparedData) -> np.ndarray:
             (str(obs.role[r]), float(obs.pass_k[r]), float(obs.subset_size[r])) for r in rows
         }
         lengths = {tuple(obs.length_values[r][obs.length_weights[r] > 0]) for r in rows}
-        reported = np.isfinite(obs.stderr[rows]).any()
-        informed[curve] = len(variants) >= 2 or len(lengths) >= 2 or bool(reported)
-    return informed
+        informed[curve] = len(variants) >= 2 or len(lengths) >= 2
+    return informed | item_sd_reported(data)
 
 
 def _record_build(
@@ -746,6 +803,8 @@ class _CurveStage:
     conversions: Any
     params: dict[str, Any] | None
     item_sd: Any
+    #: per cell: a centred cell samples the level its rows read (:func:`_read_at_level`)
+    at_level: np.ndarray
 
 
 def _add_curves(
@@ -773,7 +832,36 @@ def _add_curves(
         follows=follows,
         reference=centering["curve_reference"],
     )
-    return a, b, _CurveStage(conversions=conversions, params=params, item_sd=item_sd_curve)
+    stage = _CurveStage(
+        conversions=conversions,
+        params=params,
+        item_sd=item_sd_curve,
+        at_level=_read_at_level(data, follows, centering),
+    )
+    return a, b, stage
+
+
+def _read_at_level(
+    data: PreparedData, follows: Sequence[LineFollow], centering: dict[str, Any]
+) -> np.ndarray:
+    """Per cell: whether a centred cell samples the level its rows read (else its deviation).
+
+    Every cell but those of a curve with a centred ``a`` or ``log b`` that follows a pooled map
+    parameter (:func:`curves_follow`): such a line moves with the parameter, and a level held
+    fixed would not (see :func:`add_cells_and_items`).
+    """
+    n = len(data.curve_labels)
+    chosen = centering["curve"]
+    centred = (
+        np.asarray(chosen[0], dtype=bool) | np.asarray(chosen[1], dtype=bool)
+        if isinstance(chosen, tuple)
+        else np.full(n, bool(chosen))
+    )
+    following = np.zeros(n, dtype=bool)
+    for follow in follows:
+        following |= (np.asarray(follow.k_a) != 0).any(axis=0)
+        following |= (np.asarray(follow.k_log_b) != 0).any(axis=0)
+    return ~(following & centred)[data.cell_curve]
 
 
 def _add_cells_and_likelihoods(
@@ -794,6 +882,8 @@ def _add_cells_and_likelihoods(
         floor=floor,
         centered_cells=centering["cell"],
         item_sd=stage.item_sd,
+        level_shift=stage.conversions.level_shift,
+        at_level=stage.at_level,
     )
     add_metric_likelihoods(
         ce,
