@@ -398,6 +398,10 @@ def add_cells_and_items(
     118-149; at their levels less the line's followed change, 1.012-1.020, 216-229 and 2-4
     divergences; as deviations, 1.006, 803-879, none. The same ObsScaling rows with 3-digit
     addition (families of two non-centred curves): 56 divergences as deviations, 0-2 at levels.
+    With a ``floor`` every cell keeps its deviation: the rows then read ``log(floor + exp(line +
+    deviation))``, not the line's level (the quick start's ladder, one curve with a floor, seeds
+    1-6 and 20261202 of its cross-metric fit: 1 divergence and min bulk ESS 724-1158 at levels,
+    none and 993-1297 as deviations).
     """
     cell_sigma = prior_variable("cell_sigma", priors["cell_sigma"])
     centred = np.broadcast_to(np.asarray(centered_cells, dtype=bool), (len(data.cell_curve),))
@@ -408,7 +412,7 @@ def add_cells_and_items(
         cell_unit = np.asarray(level_shift[0])[data.cell_curve]
         if (cell_unit >= 0).any():
             read_level = read_level + _unit_deviations(level_shift)[cell_unit]
-    at_level = np.broadcast_to(np.asarray(at_level, dtype=bool), centred.shape)
+    at_level = np.broadcast_to(np.asarray(at_level, dtype=bool), centred.shape) & (not floor)
     if not at_level.all():
         read_level = read_level * at_level.astype(float)
     deviation = partly_centred_normal(
