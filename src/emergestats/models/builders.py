@@ -186,10 +186,7 @@ def add_curve_population(
     task_centered = bool(np.all(centered)) if task_centered is None else task_centered
     n_curves = len(family_index)
     labels = list(curve_labels) if curve_labels is not None else [str(i) for i in range(n_curves)]
-    if isinstance(centered, tuple):
-        centred_a, centred_log_b = (np.asarray(c, dtype=bool) for c in centered)
-    else:
-        centred_a = centred_log_b = np.full(n_curves, bool(centered))
+    centred_a, centred_log_b = _centred_parameters(centered, n_curves)
     family_index = np.asarray(family_index)
     families, family_of_curve = np.unique(family_index, return_inverse=True)
     solo = curves_in_family(family_index) == 1
@@ -346,6 +343,17 @@ def add_curve_population(
     a = pm.Deterministic("a", a, dims="curve")
     b = pm.Deterministic("b", pt.exp(log_b), dims="curve")
     return a, b
+
+
+def _centred_parameters(
+    centered: bool | tuple[np.ndarray, np.ndarray], n_curves: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per curve, whether its ``a`` and its ``log b`` are centred: ``centered`` is one flag for
+    all or the pair :func:`~emergestats.models.centering.choose_centering` gives."""
+    if isinstance(centered, tuple):
+        centred_a, centred_log_b = (np.asarray(c, dtype=bool) for c in centered)
+        return centred_a, centred_log_b
+    return np.full(n_curves, bool(centered)), np.full(n_curves, bool(centered))
 
 
 def _unit_deviations(level_shift: tuple[np.ndarray, Any]) -> Any:
@@ -596,6 +604,15 @@ def partly_centred_normal(
     return pm.Deterministic(name, values, dims=dim)
 
 
+def _element_coord(
+    dim: str, kind: str, suffix: str, labels: Sequence[Any], index: np.ndarray
+) -> str:
+    """Add and return the coord ``<dim>_<kind>[_<suffix>]`` of the elements ``index``."""
+    coord = f"{dim}_{kind}_{suffix}" if suffix else f"{dim}_{kind}"
+    pm.modelcontext(None).add_coord(coord, [labels[int(i)] for i in index])
+    return coord
+
+
 def _centred_elements(
     values: Any,
     name: str,
@@ -613,8 +630,7 @@ def _centred_elements(
     if not len(index):
         return values
     n = len(labels)
-    coord = f"{dim}_centred_{suffix}" if suffix else f"{dim}_centred"
-    pm.modelcontext(None).add_coord(coord, [labels[int(i)] for i in index])
+    coord = _element_coord(dim, "centred", suffix, labels, index)
     offset = 0.0 if shift is None else (pt.as_tensor_variable(shift) * pt.ones(n))[index]
     mu = (pt.as_tensor_variable(mu) * pt.ones(n))[index]
     sigma = (pt.as_tensor_variable(sigma) * pt.ones(n))[index]
@@ -638,8 +654,7 @@ def _noncentred_elements(
     if not len(index):
         return values
     n = len(labels)
-    coord = f"{dim}_noncentred_{suffix}" if suffix else f"{dim}_noncentred"
-    pm.modelcontext(None).add_coord(coord, [labels[int(i)] for i in index])
+    coord = _element_coord(dim, "noncentred", suffix, labels, index)
     z = pm.Normal(z_name, 0.0, 1.0, dims=coord)
     mu = (pt.as_tensor_variable(mu) * pt.ones(n))[index]
     sigma = (pt.as_tensor_variable(sigma) * pt.ones(n))[index]
@@ -855,17 +870,12 @@ def _read_at_level(
     fixed would not (see :func:`add_cells_and_items`).
     """
     n = len(data.curve_labels)
-    chosen = centering["curve"]
-    centred = (
-        np.asarray(chosen[0], dtype=bool) | np.asarray(chosen[1], dtype=bool)
-        if isinstance(chosen, tuple)
-        else np.full(n, bool(chosen))
-    )
+    centred_a, centred_log_b = _centred_parameters(centering["curve"], n)
     following = np.zeros(n, dtype=bool)
     for follow in follows:
         following |= (np.asarray(follow.k_a) != 0).any(axis=0)
         following |= (np.asarray(follow.k_log_b) != 0).any(axis=0)
-    return ~(following & centred)[data.cell_curve]
+    return ~(following & (centred_a | centred_log_b))[data.cell_curve]
 
 
 def _add_cells_and_likelihoods(
