@@ -164,8 +164,9 @@ def integrated_log_likelihood_cells(fit_: Fit, *, nodes: int = DEVIATION_NODES) 
         part = slice(start, min(nodes, start + chunk))
         values = {name: post[name].expand_dims(node=z[part]) for name in names}
         sub = delta.isel(node=part).rename({cell_dim: "__cell"})
-        # the free deviations at the nodes: non-centred cells as delta / sigma, centred as the
-        # level their rows read, delta + (the draw's level - its deviation)
+        # the free deviations at the nodes: non-centred cells as delta / sigma, centred as delta
+        # plus the draw's shift of the free value from the deviation (the level the rows read,
+        # less the deviation, where the builder samples the cell at its level; else 0)
         for name in ("cell_z", "cell_deviation_centred"):
             if name in values:
                 dim = post[name].dims[-1]
@@ -174,8 +175,8 @@ def integrated_log_likelihood_cells(fit_: Fit, *, nodes: int = DEVIATION_NODES) 
                 if name == "cell_z":
                     here = here / sigma
                 else:
-                    line = post[name] - deviation.sel({cell_dim: labels}).rename({cell_dim: dim})
-                    here = here + line
+                    shift = post[name] - deviation.sel({cell_dim: labels}).rename({cell_dim: dim})
+                    here = here + shift
                 values[name] = here.transpose("node", "chain", "draw", ...)
         dataset = xr.Dataset({k: v.drop_vars("node", errors="ignore") for k, v in values.items()})
         tree = xr.DataTree()
