@@ -844,3 +844,29 @@ def test_a_curve_no_likelihood_row_informs_starts_off_zero_and_nutpie_can_start(
         warnings.simplefilter("ignore", UserWarning)
         fitted = es.fit(table, model=model, draws=20, tune=20, chains=1, random_seed=1)
     assert fitted.idata.posterior.sizes["draw"] == 20
+
+
+@pytest.mark.realdata
+def test_a_curve_seen_at_one_scale_starts_its_slope_off_zero(data_dir: object) -> None:
+    # ObsScaling's arithmetic, four subtasks: Jamba is one model, so each of its curves has
+    # one scale; the start's line passes through its row, which then has no gradient on the
+    # slope, and with the slope's z at 0 neither had its prior: nutpie refused to start
+    # ("All initialization points failed", 2026-12-06)
+    import warnings
+
+    import emergestats as es
+    from emergestats.models import build_smooth_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        table = es.datasets.load("obsscaling")
+    table = table[table["task"] == "gpt3_arithmetic"]
+    assert len(table) == 316 and table.loc[table["family"] == "Jamba", "params"].nunique() == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = build_smooth_model(table)
+        curves = list(model.coords["curve_noncentred_log_b"])
+        jamba = [i for i, label in enumerate(curves) if "/Jamba/" in label]
+        assert jamba and np.all(model.emergestats_start["z_log_b"][jamba] != 0)
+        fitted = es.fit(table, model=model, draws=10, tune=10, chains=1, random_seed=1)
+    assert fitted.idata.posterior.sizes["draw"] == 10

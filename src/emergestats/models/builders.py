@@ -675,7 +675,10 @@ def start_uninformed_at_prior_draws(model: pm.Model, data: PreparedData) -> None
     its ``Normal(0, 1)`` prior, whose gradient at 0 is exactly 0; nutpie's first mass matrix is
     read off the gradient and refused it ("All initialization points failed": every
     ExpEmergence family fit of the extrapolation benchmark). Those coordinates start at a seeded
-    draw from their prior instead (the same for every chain, like the rest of the start).
+    draw from their prior instead (the same for every chain, like the rest of the start). So
+    does the slope of a curve seen at one scale only: the start's line passes through its
+    rows, so their gradient on the slope is 0 too (ObsScaling's arithmetic, four subtasks:
+    Jamba's one model).
     """
     start = getattr(model, "emergestats_start", None)
     if start is None:
@@ -685,10 +688,16 @@ def start_uninformed_at_prior_draws(model: pm.Model, data: PreparedData) -> None
     curve_informed[data.curve_index[modelled]] = True
     cell_informed = np.zeros(len(data.cell_labels), dtype=bool)
     cell_informed[data.cell_index[modelled]] = True
+    slope_informed = np.array(
+        [
+            len(np.unique(data.x[modelled & (data.curve_index == c)])) >= 2
+            for c in range(len(data.curve_labels))
+        ]
+    )
     rng = np.random.default_rng(UNINFORMED_START_SEED)
     for z_name, informed, dim in (
         ("z_a", curve_informed, "curve"),
-        ("z_log_b", curve_informed, "curve"),
+        ("z_log_b", slope_informed, "curve"),
         ("cell_z", cell_informed, "cell"),
     ):
         if z_name not in model.named_vars:
