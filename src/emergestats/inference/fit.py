@@ -229,7 +229,11 @@ def _sample(
             nuts=nuts,
             start=start,
         )
-    if start:
+    if sampler == "pymc" and "init" not in kwargs:
+        # PyMC's default init jitters every variable; start as nutpie does instead
+        kwargs["initvals"] = _jittered_starts(model, start, chains, random_seed)
+        kwargs["init"] = "adapt_diag"
+    elif start:
         kwargs["initvals"] = start
     with _quiet_sampler():
         idata = pm.sample(
@@ -246,6 +250,28 @@ def _sample(
             **kwargs,
         )
     return idata
+
+
+def _jittered_starts(
+    model: pm.Model, start: dict[str, Any], chains: int, random_seed: int | None
+) -> list[dict[str, Any]]:
+    """One start per chain for PyMC's NUTS: ``start`` with a U(-1, 1) jitter of the
+    unconstrained values of every variable but :data:`UNJITTERED`, as nutpie starts its chains.
+
+    PyMC's own ``jitter+adapt_diag`` jitters them all: tiny test fits (40 tuning steps) left
+    single curves in the simulated table's low mode (item sd 1.34, a 1.2 above its value).
+    """
+    from pymc.initial_point import make_initial_point_fn
+    from pymc.util import get_random_generator
+
+    point = make_initial_point_fn(
+        model=model,
+        overrides=start,
+        jitter_rvs={rv for rv in model.free_RVs if rv.name not in UNJITTERED},
+        return_transformed=False,
+    )
+    seeds = [int(rng.integers(2**30)) for rng in get_random_generator(random_seed).spawn(chains)]
+    return [point(seed) for seed in seeds]
 
 
 @contextlib.contextmanager
