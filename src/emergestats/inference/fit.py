@@ -151,9 +151,10 @@ def check_sampler(sampler: str) -> None:
 #: Variables started where the data put them (the builders' initial values), not jittered: a
 #: U(-1, 1) jitter of ``log b`` moves ``log CE`` by several units at the ends of the scale range,
 #: far outside tightly measured rows, where chains stuck with log-likelihoods ~1e7 below the
-#: mode. The pooled curves' mean log item sd (``item_sd_log_mean``) starts where the curves'
-#: start assumes it, the prior's median: jittered to item sds near e, chains on a simulated table
-#: settled in a mode 310 log-density units below.
+#: mode. The pooled curves' mean log item sd and its deviations (``item_sd_log_mean``,
+#: ``item_sd_log_rest``) start where the curves' start assumes them, at the prior's median:
+#: jittered to item sds near e, chains on a simulated table settled in a mode 310 log-density
+#: units below.
 #: Scales, correlations and item spreads are still jittered, so chains start apart.
 UNJITTERED: Final[frozenset[str]] = frozenset(
     {
@@ -171,6 +172,7 @@ UNJITTERED: Final[frozenset[str]] = frozenset(
         "cell_deviation_centred",
         "cell_z",
         "item_sd_log_mean",
+        "item_sd_log_rest",
     }
 )
 
