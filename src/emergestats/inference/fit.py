@@ -264,16 +264,23 @@ def _jittered_starts(
     single curves in the simulated table's low mode (item sd 1.34, a 1.2 above its value).
     """
     from pymc.initial_point import make_initial_point_fn
-    from pymc.util import get_random_generator
 
     point = make_initial_point_fn(
-        model=model,
-        overrides=start,
-        jitter_rvs={rv for rv in model.free_RVs if rv.name not in UNJITTERED},
-        return_transformed=False,
+        model=model, overrides=start, jitter_rvs=_jittered(model), return_transformed=False
     )
-    seeds = [int(rng.integers(2**30)) for rng in get_random_generator(random_seed).spawn(chains)]
-    return [point(seed) for seed in seeds]
+    return [point(seed) for seed in _chain_seeds(random_seed, chains)]
+
+
+def _jittered(model: pm.Model) -> set[Any]:
+    """The free variables whose starts are jittered: all but :data:`UNJITTERED`."""
+    return {rv for rv in model.free_RVs if rv.name not in UNJITTERED}
+
+
+def _chain_seeds(random_seed: int | None, chains: int) -> list[int]:
+    """One seed per chain spawned from ``random_seed``, as ``pm.sample`` spawns them."""
+    from pymc.util import get_random_generator
+
+    return [int(rng.integers(2**30)) for rng in get_random_generator(random_seed).spawn(chains)]
 
 
 @contextlib.contextmanager
@@ -310,9 +317,8 @@ def _sample_nutpie(
     """
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
-    from pymc.util import get_random_generator
 
-    seeds = [int(rng.integers(2**30)) for rng in get_random_generator(random_seed).spawn(chains)]
+    seeds = _chain_seeds(random_seed, chains)
     options = dict(nuts)
     if "max_treedepth" in options:
         options["maxdepth"] = int(options.pop("max_treedepth"))
@@ -321,7 +327,7 @@ def _sample_nutpie(
             model,
             backend="numba",
             var_names=var_names,
-            jitter_rvs={rv for rv in model.free_RVs if rv.name not in UNJITTERED},
+            jitter_rvs=_jittered(model),
             initial_points=dict(start),
         )
         started = time.time()
