@@ -870,3 +870,50 @@ def test_a_curve_seen_at_one_scale_starts_its_slope_off_zero(data_dir: object) -
         assert jamba and np.all(model.emergestats_start["z_log_b"][jamba] != 0)
         fitted = es.fit(table, model=model, draws=10, tune=10, chains=1, random_seed=1)
     assert fitted.idata.posterior.sizes["draw"] == 10
+
+
+@pytest.mark.parametrize("median_prior", ["LogNormal", "HalfNormal"])
+def test_pooled_item_sds_keep_their_prior_under_the_shear(median_prior: str) -> None:
+    # builders._pooled_item_sds samples the pooled curves' mean log item sd and the zero-sum
+    # rest instead of the median and z: the prior must stay log median ~ its prior and
+    # z ~ N(0, 1) independent. A non-log-normal median prior keeps the plain form.
+    import warnings
+
+    import pymc as pm
+
+    from emergestats.models import build_smooth_model
+    from emergestats.simulation import CurveTruth, simulate_curve
+
+    tables = []
+    for position, level in enumerate([-0.3, 0.2, -0.6]):
+        curve = simulate_curve(
+            CurveTruth(log_ce_ref=level, slope=0.3, n_ref=1e9),
+            params=np.geomspace(1e8, 1e10, 4),
+            n_items=200,
+            mean_length=2.0,
+            seed=position,
+        )
+        table = curve.table(task=f"t{position}")
+        tables.append(table[table["metric"].isin(["log_likelihood", "exact_str_match"])])
+    table = pd.concat(tables, ignore_index=True)
+    priors = {"item_sd_median": {"dist": "HalfNormal", "sigma": 1.0}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = build_smooth_model(table, priors=priors if median_prior == "HalfNormal" else None)
+    assert len(model.coords["informed_curve"]) == 3
+    free = {rv.name for rv in model.free_RVs}
+    if median_prior == "HalfNormal":
+        assert {"item_sd_median", "item_sd_z"} <= free and "item_sd_log_mean" not in free
+        return
+    assert {"item_sd_log_mean", "item_sd_z_mean", "item_sd_log_rest"} <= free
+    assert "item_sd_median" not in free and "item_sd_z" not in free
+    with model:
+        draws = pm.sample_prior_predictive(
+            4000, var_names=["item_sd_median", "item_sd_z"], random_seed=3
+        ).prior
+    log_median = np.log(draws["item_sd_median"].to_numpy().ravel())
+    z = draws["item_sd_z"].to_numpy().reshape(-1, 3)
+    # LogNormal(0, 0.5): 4,000 draws put the mean within 0.03 and the sd within 0.02
+    assert abs(log_median.mean()) < 0.03 and abs(log_median.std() - 0.5) < 0.02
+    assert np.abs(z.mean(axis=0)).max() < 0.06 and np.abs(z.std(axis=0) - 1).max() < 0.04
+    assert np.abs(np.corrcoef(np.column_stack([z, log_median]).T) - np.eye(4)).max() < 0.06
