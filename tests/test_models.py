@@ -156,6 +156,9 @@ def test_priors_override_by_key_and_reject_unknown() -> None:
         resolve_priors({"slope": {"sigma": 1.0}})
     with pytest.raises(ConfigError, match="takes the parameters"):
         resolve_priors({"a_mu": {"scale": 1.0}})
+    # sampled as exp(mu + sigma z): another distribution was a KeyError deep in the builder
+    with pytest.raises(ConfigError, match="'tokens_per_word' must be LogNormal"):
+        resolve_priors({"tokens_per_word": {"dist": "HalfNormal", "sigma": 1.0}})
 
 
 def test_prior_override_reaches_the_model() -> None:
@@ -917,3 +920,44 @@ def test_pooled_item_sds_keep_their_prior_under_the_shear(median_prior: str) -> 
     assert abs(log_median.mean()) < 0.03 and abs(log_median.std() - 0.5) < 0.02
     assert np.abs(z.mean(axis=0)).max() < 0.06 and np.abs(z.std(axis=0) - 1).max() < 0.04
     assert np.abs(np.corrcoef(np.column_stack([z, log_median]).T) - np.eye(4)).max() < 0.06
+
+
+@pytest.mark.parametrize("key", ["item_sd_median", "choice_noise"])
+def test_lines_follow_only_a_log_normal_parameter(key: str) -> None:
+    # A curve whose data do not inform its item sd (exact match alone) follows the item sd
+    # median, a grade-only curve the argmax noise; the follow is read in the log of the
+    # parameter less its log prior median, which another prior does not have. Such a prior
+    # built a KeyError ('mu'); now the curves do not follow it, and the model builds.
+    import warnings
+
+    from emergestats.models import build_smooth_model
+    from emergestats.simulation import CurveTruth, simulate_curve
+
+    tables = []
+    for position, (kind, kept) in enumerate(
+        [
+            ("generation", ["log_likelihood", "exact_str_match"]),
+            ("generation", ["log_likelihood", "exact_str_match"]),
+            ("generation", ["exact_str_match"]),
+            ("choice", ["multiple_choice_grade"]),
+        ]
+    ):
+        curve = simulate_curve(
+            CurveTruth(log_ce_ref=-0.3 + 0.2 * position, slope=0.3, n_ref=1e9),
+            params=np.geomspace(1e8, 1e10, 4),
+            kind=kind,  # type: ignore[arg-type]
+            n_items=200,
+            mean_length=2.0,
+            seed=position,
+        )
+        table = curve.table(task=f"t{position}")
+        tables.append(table[table["metric"].isin(kept)])
+    table = pd.concat(tables, ignore_index=True)
+    halfnormal = {key: {"dist": "HalfNormal", "sigma": 1.0}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        plain = build_smooth_model(table, priors=halfnormal)
+    assert key in {rv.name for rv in plain.free_RVs}
+    assert type(plain[key].owner.op).__name__ == "HalfNormalRV"
+    point = plain.initial_point()
+    assert np.isfinite(plain.compile_logp()(point))

@@ -584,7 +584,8 @@ def curves_follow(
     follows: list[LineFollow] = []
     informed = item_sd_informed(data)
     item_sd = None
-    if not informed.all():  # the sensitivities cost a few line fits per curve: only if used
+    # the sensitivities cost a few line fits per curve: only if used
+    if not informed.all() and _followable(priors["item_sd_median"]):
         sensitivity = line_sensitivity(data, priors, "item_sd_median")
         k_a = np.where(informed, 0.0, sensitivity.k_a)  # (2, curve): first, second derivative
         k_log_b = np.where(informed, 0.0, sensitivity.k_log_b)
@@ -592,15 +593,24 @@ def curves_follow(
             item_sd = add_item_spread(data, priors)
             moved = pt.log(item_sd) - float(priors["item_sd_median"]["mu"])
             follows.append(LineFollow(moved=moved, k_a=k_a, k_log_b=k_log_b))
-    if params is not None and "choice_noise" in params:  # made only where such a curve exists
+    noise = None if params is None else params.get("choice_noise")  # only where a curve needs it
+    if noise is not None and _followable(priors["choice_noise"]):
         argmax = _argmax_only(data)
         sensitivity = line_sensitivity(data, priors, "choice_noise")
         k_a = np.where(argmax, sensitivity.k_a, 0.0)
         k_log_b = np.where(argmax, sensitivity.k_log_b, 0.0)
         if k_a.any() or k_log_b.any():
-            moved = pt.log(params["choice_noise"]) - float(priors["choice_noise"]["mu"])
+            moved = pt.log(noise) - float(priors["choice_noise"]["mu"])
             follows.append(LineFollow(moved=moved, k_a=k_a, k_log_b=k_log_b))
     return item_sd, follows
+
+
+def _followable(spec: PriorSpec) -> bool:
+    """Whether lines can follow a parameter with this prior: the follow is read in the log of
+    the parameter less its log prior median (:func:`line_sensitivity`), which a log-normal
+    prior has; under any other the curves do not follow (the same model, sampled as it
+    stands)."""
+    return spec["dist"] == "LogNormal"
 
 
 def partly_centred_normal(

@@ -133,6 +133,10 @@ _PARAMETERS: Final[dict[str, tuple[str, ...]]] = {
     "Constant": ("value",),
 }
 
+#: Priors the model samples as ``exp(mu + sigma z)`` (one shared non-centred form per unit):
+#: only a log-normal prior has that form.
+_LOG_NORMAL_ONLY: Final[frozenset[str]] = frozenset({"tokens_per_word", "tokens_per_char"})
+
 
 def resolve_priors(priors: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, PriorSpec]:
     """Merge user overrides over :data:`DEFAULT_PRIORS` and check them.
@@ -178,6 +182,11 @@ def resolve_priors(priors: Mapping[str, Mapping[str, Any]] | None = None) -> dic
             raise ConfigError(
                 f"prior {key!r} ({dist}) takes the parameters {', '.join(_PARAMETERS[dist])}; "
                 f"got {', '.join(sorted(set(resolved[key]) - {'dist'}))}"
+            )
+        if key in _LOG_NORMAL_ONLY and dist != "LogNormal":
+            raise ConfigError(
+                f"prior {key!r} must be LogNormal (the model samples it as exp(mu + sigma z)), "
+                f"got {dist!r}; give its median's log as mu and its log-scale sd as sigma"
             )
     return resolved
 
