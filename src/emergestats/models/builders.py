@@ -174,14 +174,18 @@ def add_curve_population(
 
     ``follows`` (default none): pooled map parameters whose moves the centred curves' lines
     follow (:class:`LineFollow`, :func:`curves_follow`). A centred ``a`` is then sampled as
-    ``a`` less its line's change to second order, ``LineSensitivity.shift(k_a, d)`` summed over
-    the parameters (``d``: the parameter's log less its log prior median), a centred ``log b``
+    ``a`` less its line's change, ``LineSensitivity.change("a", d)`` summed over the
+    parameters (``d``: the parameter's log less its log prior median), a centred ``log b``
     likewise, and a pooled family's means less their curves' mean change: the line as the data
     read it at the prior medians, which hardly moves when the parameters do. Shears of unit
     Jacobian. Without them a pooled item sd that no curve informs (ObsScaling: one count metric
     per curve) had to drag every curve's level and slope with it: min bulk ESS 21 on
-    ``item_sd`` over 2 x 200 draws; 72 with a first-order shear, 83 (``item_sd`` 99) with the
-    second-order one.
+    ``item_sd`` over 2 x 200 draws; 72 with a first-order shear, 83 (``item_sd`` 99) with a
+    second-order one (the line read at the median and half a prior sd either side), which
+    still failed the ObsScaling meta-analysis table (bulk ESS 253, R-hat 1.011, seed 1: where
+    the posterior sat the quadratic's slope was off by up to 1.4); the lines are now read over
+    three prior sds either side and interpolated
+    (:func:`emergestats.models.centering.line_sensitivity`).
     """
     task_centered = bool(np.all(centered)) if task_centered is None else task_centered
     n_curves = len(family_index)
@@ -524,13 +528,13 @@ class LineFollow:
     """A pooled map parameter the centred curves' lines follow (:func:`add_curve_population`).
 
     ``moved`` (pytensor, per curve or scalar) is the parameter's log less its log prior
-    median; ``k_a`` and ``k_log_b`` (shape ``(2, curve)``) how each curve's line moves with it
-    (:func:`emergestats.models.centering.line_sensitivity`), 0 for curves that do not follow.
+    median; ``sensitivity`` how each curve's line moves with it
+    (:func:`emergestats.models.centering.line_sensitivity`), held still for curves that do
+    not follow.
     """
 
     moved: Any
-    k_a: np.ndarray
-    k_log_b: np.ndarray
+    sensitivity: LineSensitivity
 
 
 def _map_parameters_followed(
@@ -549,9 +553,7 @@ def _map_parameters_followed(
 
 def _line_change(follows: Sequence[LineFollow], which: str) -> Any:
     """Per curve, the change of the line's ``a`` or ``log b`` summed over ``follows``."""
-    return sum(
-        LineSensitivity.shift(f.k_a if which == "a" else f.k_log_b, f.moved) for f in follows
-    )
+    return sum(f.sensitivity.change(which, f.moved, backend=pt) for f in follows)
 
 
 def _argmax_only(data: PreparedData) -> np.ndarray:
@@ -586,22 +588,17 @@ def curves_follow(
     item_sd = None
     # the sensitivities cost a few line fits per curve: only if used
     if not informed.all() and _followable(priors["item_sd_median"]):
-        sensitivity = line_sensitivity(data, priors, "item_sd_median")
-        k_a = np.where(informed, 0.0, sensitivity.k_a)  # (2, curve): first, second derivative
-        k_log_b = np.where(informed, 0.0, sensitivity.k_log_b)
-        if k_a.any() or k_log_b.any():
+        sensitivity = line_sensitivity(data, priors, "item_sd_median").only(~informed)
+        if sensitivity.following().any():
             item_sd = add_item_spread(data, priors)
             moved = pt.log(item_sd) - float(priors["item_sd_median"]["mu"])
-            follows.append(LineFollow(moved=moved, k_a=k_a, k_log_b=k_log_b))
+            follows.append(LineFollow(moved=moved, sensitivity=sensitivity))
     noise = None if params is None else params.get("choice_noise")  # only where a curve needs it
     if noise is not None and _followable(priors["choice_noise"]):
-        argmax = _argmax_only(data)
-        sensitivity = line_sensitivity(data, priors, "choice_noise")
-        k_a = np.where(argmax, sensitivity.k_a, 0.0)
-        k_log_b = np.where(argmax, sensitivity.k_log_b, 0.0)
-        if k_a.any() or k_log_b.any():
+        sensitivity = line_sensitivity(data, priors, "choice_noise").only(_argmax_only(data))
+        if sensitivity.following().any():
             moved = pt.log(noise) - float(priors["choice_noise"]["mu"])
-            follows.append(LineFollow(moved=moved, k_a=k_a, k_log_b=k_log_b))
+            follows.append(LineFollow(moved=moved, sensitivity=sensitivity))
     return item_sd, follows
 
 
@@ -925,8 +922,7 @@ def _read_at_level(
     centred_a, centred_log_b = _centred_parameters(centering["curve"], n)
     following = np.zeros(n, dtype=bool)
     for follow in follows:
-        following |= (np.asarray(follow.k_a) != 0).any(axis=0)
-        following |= (np.asarray(follow.k_log_b) != 0).any(axis=0)
+        following |= follow.sensitivity.following()
     return ~(following & (centred_a | centred_log_b))[data.cell_curve]
 
 

@@ -33,6 +33,12 @@ from emergestats.models.priors import PriorSpec
 #: Grid of ``log CE`` (nats per token) on which each row's map is located.
 LOG_CE_GRID: Final[np.ndarray] = np.linspace(-10.0, 4.0, 281)
 
+#: The grid :func:`line_sensitivity` reads on: with the item sd two prior sds above its
+#: median a 0.1% exact match reads ``log CE`` near 10, beyond :data:`LOG_CE_GRID`, and a row
+#: read at the grid's edge is not read at all (the lines above the median lost their low
+#: rows and read flatter: slopes near the least one where the extended grid reads them rising).
+FOLLOW_LOG_CE_GRID: Final[np.ndarray] = np.linspace(-10.0, 14.0, 481)
+
 
 def prior_scale(spec: PriorSpec) -> float:
     """Typical value of a positive prior: the median of a log-normal, the scale otherwise."""
@@ -86,7 +92,7 @@ def _grid_expectations(
 
 
 def row_log_ce_readings(
-    data: PreparedData, priors: dict[str, PriorSpec]
+    data: PreparedData, priors: dict[str, PriorSpec], grid: np.ndarray = LOG_CE_GRID
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per table row: the ``log CE`` its score implies and the precision of that reading.
 
@@ -98,7 +104,7 @@ def row_log_ce_readings(
     precision = np.zeros(len(obs.score))
     params = _median_map_parameters(data, priors)
     item_sd = prior_scale(priors["item_sd_median"])
-    grid_ce = np.exp(LOG_CE_GRID)[:, None]
+    grid_ce = np.exp(grid)[:, None]
     for role in obs.roles_present():
         rows = obs.rows_of(role)
         mean, spread = _grid_expectations(obs, rows, role, grid_ce, item_sd, params)
@@ -107,7 +113,7 @@ def row_log_ce_readings(
         low, high = np.nanmin(mean, axis=0), np.nanmax(mean, axis=0)
         nearest = np.nanargmin(np.abs(mean - y), axis=0)
         columns = np.arange(len(rows))
-        slope = np.gradient(mean, LOG_CE_GRID, axis=0)[nearest, columns]
+        slope = np.gradient(mean, grid, axis=0)[nearest, columns]
         if role in COUNT_ROLES:
             inside = (y * n >= 0.5) & (y * n <= n - 0.5)
             noise = np.sqrt(np.clip(y * (1.0 - y), 0.0, None) / n)
@@ -118,13 +124,17 @@ def row_log_ce_readings(
             reported = obs.stderr[rows]
             noise = np.where(np.isfinite(reported), reported, sd_map)
         usable = inside & np.isfinite(noise) & (noise > 0) & (np.abs(slope) > 0)
-        estimate[rows[usable]] = LOG_CE_GRID[nearest[usable]]
+        estimate[rows[usable]] = grid[nearest[usable]]
         precision[rows[usable]] = (slope[usable] / noise[usable]) ** 2
     return estimate, precision
 
 
-#: Step in a map parameter's log over which :func:`line_sensitivity` differences the readings.
-_LOG_STEP: Final[float] = 0.5
+#: The least slope ``b`` a read line is given (a flat or rising line is read as this).
+MIN_READ_SLOPE: Final[float] = 0.02
+
+#: Where :func:`line_sensitivity` reads the lines: the followed parameter's log less its log
+#: prior median, in prior sds (two either side, one apart).
+_FOLLOW_GRID_SDS: Final[np.ndarray] = np.arange(-2.0, 2.5, 1.0)
 
 
 def _cell_readings(
@@ -153,10 +163,12 @@ def _line_fit(
     """A curve's cell readings regressed on centred ``log N``: ``(coef, information)``.
 
     Weights ``1 / (sd_cell^2 + cell_var)`` (the cell deviation is noise around the line);
-    ``None`` where the curve has readings at fewer than two sizes.
+    ``None`` where the curve has readings at fewer than two sizes. A reading with an sd over
+    1,000 (a map almost flat there) is none: its weight underflowed to 0 and left the
+    regression singular (ObsScaling, read on :data:`FOLLOW_LOG_CE_GRID`).
     """
     cell_estimate, cell_precision = cells
-    mine = np.flatnonzero((data.cell_curve == curve) & (cell_precision > 0))
+    mine = np.flatnonzero((data.cell_curve == curve) & (cell_precision > 1e-6))
     x = data.cell_x[mine]
     if len(np.unique(x)) < 2:
         return None
@@ -178,7 +190,7 @@ def _curve_lines(
         fitted = _line_fit(data, cells, cell_var, curve)
         if fitted is not None:
             coef = fitted[0]
-            a_hat[curve], b_hat[curve] = coef[0], max(-float(coef[1]), 0.02)
+            a_hat[curve], b_hat[curve] = coef[0], max(-float(coef[1]), MIN_READ_SLOPE)
     return a_hat, b_hat
 
 
@@ -186,22 +198,71 @@ def _curve_lines(
 class LineSensitivity:
     """How the line a curve's data read moves with a pooled map parameter.
 
-    Made by :func:`line_sensitivity`.
-
-    ``k_a`` and ``k_log_b`` per curve, each of shape ``(2, curve)``: the first and second
-    derivative of the line's level and log slope in the parameter's log at its prior median,
-    0 where a curve has no line. The first is clipped to [-3, 3]; the second to
-    ``|first| / (2 prior sds)`` (and 6), so that :meth:`shift`, the change to second order,
-    moves one way over two prior sds either side of the median.
+    Made by :func:`line_sensitivity`. ``grid`` (shape ``(n,)``, evenly spaced, 0 in the
+    middle) is the parameter's log less its log prior median; ``a`` and ``log_b`` (shape
+    ``(n, curve)``) the line's level and log slope as read there, less their reading at the
+    prior median (0 at the middle, and everywhere for a curve without a line);
+    ``slope_a`` and ``slope_log_b`` their derivatives at the grid points, those of the
+    monotone piecewise-cubic (PCHIP) interpolant through them, which :meth:`change` evaluates.
     """
 
-    k_a: np.ndarray
-    k_log_b: np.ndarray
+    grid: np.ndarray
+    a: np.ndarray
+    log_b: np.ndarray
+    slope_a: np.ndarray
+    slope_log_b: np.ndarray
 
-    @staticmethod
-    def shift(k: np.ndarray, moved: Any) -> Any:
-        """``k[0] d + k[1] d^2 / 2`` for ``d`` = log parameter less its log prior median."""
-        return k[0] * moved + 0.5 * k[1] * moved**2
+    def following(self) -> np.ndarray:
+        """Per curve: whether its line moves with the parameter at all."""
+        return bool_any(self.a, self.log_b)
+
+    def only(self, curves: np.ndarray) -> LineSensitivity:
+        """The same, with every curve outside the boolean mask ``curves`` held still."""
+        keep = np.asarray(curves, dtype=float)[None, :]
+        return LineSensitivity(
+            grid=self.grid,
+            a=self.a * keep,
+            log_b=self.log_b * keep,
+            slope_a=self.slope_a * keep,
+            slope_log_b=self.slope_log_b * keep,
+        )
+
+    def change(self, which: str, moved: Any, backend: Any = np) -> Any:
+        """Per curve, the change of ``a`` or ``log_b`` (``which``) at ``moved``.
+
+        ``moved`` is the parameter's log less its log prior median (a scalar or one value per
+        curve; numpy, or a pytensor variable with ``backend=pytensor.tensor``). The cubic
+        Hermite interpolant of the grid's values and slopes (continuous with its first
+        derivative), continued as a line beyond the grid's ends.
+        """
+        tensor = getattr(backend, "as_tensor_variable", np.asarray)
+        where = getattr(backend, "switch", np.where)
+        pair = (self.a, self.slope_a) if which == "a" else (self.log_b, self.slope_log_b)
+        values, slopes = tensor(pair[0]), tensor(pair[1])
+        grid = self.grid
+        step = float(grid[1] - grid[0])
+        n_curves = pair[0].shape[1]
+        moved = moved * backend.ones(n_curves)
+        t = (moved - grid[0]) / step
+        i = backend.clip(backend.floor(t), 0, len(grid) - 2).astype("int64")
+        u = t - i
+        curves = np.arange(n_curves)
+        y0, y1 = values[i, curves], values[i + 1, curves]
+        d0, d1 = step * slopes[i, curves], step * slopes[i + 1, curves]
+        inside = (
+            (2 * u**3 - 3 * u**2 + 1) * y0
+            + (u**3 - 2 * u**2 + u) * d0
+            + (-2 * u**3 + 3 * u**2) * y1
+            + (u**3 - u**2) * d1
+        )
+        below = values[0] + slopes[0] * (moved - grid[0])
+        above = values[-1] + slopes[-1] * (moved - grid[-1])
+        return where(t < 0, below, where(t > len(grid) - 1, above, inside))
+
+
+def bool_any(*tables: np.ndarray) -> np.ndarray:
+    """Per column: whether any of the tables has a nonzero entry there."""
+    return np.any([np.any(t != 0.0, axis=0) for t in tables], axis=0)
 
 
 def line_sensitivity(
@@ -210,34 +271,50 @@ def line_sensitivity(
     """Per curve, how the line its data read moves with the log of a pooled map parameter.
 
     ``parameter`` names a log-normal prior whose median the rows' readings use:
-    ``item_sd_median`` (the item spread) or ``choice_noise`` (the argmax noise). The rows'
-    ``log CE`` readings are taken at the prior median and at that times ``exp(-0.5)`` and
-    ``exp(0.5)``; the per-curve lines through them are differenced (central first and second
-    differences). The readings are far from linear in ``log item_sd`` (ObsScaling's
-    well-read cells: median slope 0.9 over the step below the median, 2.2 over the step
-    above). The quadratic through three readings can turn back inside the prior's range
-    (near the floor, a larger item sd then reads a steeper line half a prior sd below the
-    median), so its curvature is bounded to keep it monotone over two prior sds.
+    ``item_sd_median`` (the item spread) or ``choice_noise`` (the argmax noise). The lines
+    (:func:`_curve_lines`, rows read on :data:`FOLLOW_LOG_CE_GRID`) are read with the
+    parameter's log at its prior median and one and two prior sds either side, and
+    interpolated by a monotone cubic (PCHIP) between them (:meth:`LineSensitivity.change`).
+    The readings are far from linear, and not quadratic either: on the ObsScaling
+    meta-analysis table (exact match of arithmetic, unscrambling and transliteration; the
+    item sd's prior median 1, prior sd 0.5 in its log) a curve's level rises 0.2-0.5 per unit
+    log item sd two prior sds below the median, 1-2 just below it, 4 just above and 10 two
+    prior sds above. A quadratic through the median and half a prior sd either side (until
+    2026-12-06) had its first derivative off by up to 1.4 where the posterior sat (log item
+    sd 0.6 below the median), so the free levels still moved with the item sd (posterior
+    correlation down to -0.93) and the fit failed (bulk ESS 253, R-hat 1.011, seed 1).
     """
+    from scipy.interpolate import PchipInterpolator
+
     spec = priors[parameter]
+    grid = _FOLLOW_GRID_SDS * float(spec["sigma"])
 
     def readings(step: float) -> tuple[np.ndarray, np.ndarray]:
         moved = {**priors, parameter: {**spec, "mu": float(spec["mu"]) + step}}
-        a, b = _curve_lines(data, priors, row_log_ce_readings(data, moved))
+        a, b = _curve_lines(data, priors, row_log_ce_readings(data, moved, FOLLOW_LOG_CE_GRID))
         return a, np.log(b)
 
-    below, at, above = (readings(step) for step in (-_LOG_STEP, 0.0, _LOG_STEP))
-
-    # the quadratic stays monotone over two prior sds either side of the median
-    reach = 2.0 * float(spec["sigma"])
-
-    def derivatives(i: int) -> np.ndarray:
-        first = np.clip(np.nan_to_num((above[i] - below[i]) / (2 * _LOG_STEP)), -3.0, 3.0)
-        bound = np.minimum(np.abs(first) / reach, 6.0)
-        second = np.nan_to_num((above[i] - 2 * at[i] + below[i]) / _LOG_STEP**2)
-        return np.stack([first, np.clip(second, -bound, bound)])
-
-    return LineSensitivity(k_a=derivatives(0), k_log_b=derivatives(1))
+    read = [readings(float(step)) for step in grid]
+    middle = len(grid) // 2
+    # a line that cannot be read says nothing about the move, and a slope read only as flat
+    # (at the least one) nothing about the slope's: the move is held at the last one read on
+    # the way out from the median (near the floor a larger item sd reads the slope as flat,
+    # and that clip was a 2.2 drop of log b)
+    tables = []
+    for which in (0, 1):
+        table = np.array([r[which] for r in read])
+        readable = np.isfinite(table)
+        if which == 1:
+            readable &= np.exp(table) > MIN_READ_SLOPE
+        source = np.tile(np.arange(len(grid))[:, None], (1, table.shape[1]))
+        for k in [*range(middle + 1, len(grid)), *range(middle - 1, -1, -1)]:
+            inner = k - 1 if k > middle else k + 1
+            source[k] = np.where(readable[k], k, source[inner])
+        table = np.take_along_axis(table, source, axis=0)
+        table = np.where(readable[middle], table - table[middle], 0.0)
+        tables.append((table, PchipInterpolator(grid, table, axis=0).derivative()(grid)))
+    (a, slope_a), (log_b, slope_log_b) = tables
+    return LineSensitivity(grid=grid, a=a, log_b=log_b, slope_a=slope_a, slope_log_b=slope_log_b)
 
 
 def _own_size(data: PreparedData, cells: tuple[np.ndarray, np.ndarray], curve: int) -> float:
