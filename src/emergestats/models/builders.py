@@ -183,8 +183,8 @@ def add_curve_population(
     ``item_sd`` over 2 x 200 draws; 72 with a first-order shear, 83 (``item_sd`` 99) with a
     second-order one (the line read at the median and half a prior sd either side), which
     still failed the ObsScaling meta-analysis table (bulk ESS 253, R-hat 1.011, seed 1: where
-    the posterior sat the quadratic's slope was off by up to 1.4); the lines are now read over
-    three prior sds either side and interpolated
+    the posterior sat the quadratic's slope was off by up to 1.4); the lines are now read at
+    one and two prior sds either side and interpolated
     (:func:`emergestats.models.centering.line_sensitivity`).
     """
     task_centered = bool(np.all(centered)) if task_centered is None else task_centered

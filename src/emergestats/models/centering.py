@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
+from scipy.interpolate import PchipInterpolator
 
 from emergestats.models.likelihoods import UNIT_PRIORS, row_expectations
 from emergestats.models.prepare import COUNT_ROLES, PreparedData, curves_in_family
@@ -214,7 +215,7 @@ class LineSensitivity:
 
     def following(self) -> np.ndarray:
         """Per curve: whether its line moves with the parameter at all."""
-        return bool_any(self.a, self.log_b)
+        return np.any(self.a != 0.0, axis=0) | np.any(self.log_b != 0.0, axis=0)
 
     def only(self, curves: np.ndarray) -> LineSensitivity:
         """The same, with every curve outside the boolean mask ``curves`` held still."""
@@ -260,11 +261,6 @@ class LineSensitivity:
         return where(t < 0, below, where(t > len(grid) - 1, above, inside))
 
 
-def bool_any(*tables: np.ndarray) -> np.ndarray:
-    """Per column: whether any of the tables has a nonzero entry there."""
-    return np.any([np.any(t != 0.0, axis=0) for t in tables], axis=0)
-
-
 def line_sensitivity(
     data: PreparedData, priors: dict[str, PriorSpec], parameter: str = "item_sd_median"
 ) -> LineSensitivity:
@@ -284,8 +280,6 @@ def line_sensitivity(
     sd 0.6 below the median), so the free levels still moved with the item sd (posterior
     correlation down to -0.93) and the fit failed (bulk ESS 253, R-hat 1.011, seed 1).
     """
-    from scipy.interpolate import PchipInterpolator
-
     spec = priors[parameter]
     grid = _FOLLOW_GRID_SDS * float(spec["sigma"])
 
@@ -298,8 +292,8 @@ def line_sensitivity(
     middle = len(grid) // 2
     # a line that cannot be read says nothing about the move, and a slope read only as flat
     # (at the least one) nothing about the slope's: the move is held at the last one read on
-    # the way out from the median (near the floor a larger item sd reads the slope as flat,
-    # and that clip was a 2.2 drop of log b)
+    # the way out from the median (read on the model's narrower grid, rows near the floor
+    # fell off its edge at a larger item sd, and the clipped slope was a 2.2 drop of log b)
     tables = []
     for which in (0, 1):
         table = np.array([r[which] for r in read])
