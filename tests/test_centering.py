@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytensor
+import pytensor.tensor as pt
 import pytest
+from scipy.interpolate import PchipInterpolator
 
 from emergestats.models import forward
 from emergestats.models.builders import build_smooth_model
 from emergestats.models.centering import (
     LOG_CE_GRID,
+    LineSensitivity,
     choose_centering,
     prior_scale,
     row_log_ce_readings,
@@ -145,3 +148,34 @@ def test_curves_pinned_by_their_rows_are_centred() -> None:
     model = build_smooth_model(table)
     assert list(model.coords["curve_centred_a"]) == ["sharp/f/0", "also/f/0"]
     assert list(model.coords["curve_noncentred_log_b"]) == ["zeros/f/0"]
+
+
+def test_a_followed_change_is_one_interpolant_for_numpy_and_pytensor() -> None:
+    # LineSensitivity.change: scipy's PCHIP through the readings inside the grid, a line with
+    # the end slopes beyond it, and the same values (and a matching gradient) in pytensor
+    grid = np.linspace(-1.0, 1.0, 5)
+    a = np.array([[-1.2, 0.3], [-0.8, 0.1], [0.0, 0.0], [1.5, 0.0], [4.0, -0.2]])
+    log_b = np.array([[-0.4, 0.0], [-0.2, 0.0], [0.0, 0.0], [0.3, 0.0], [0.5, 0.0]])
+    slopes = [PchipInterpolator(grid, t, axis=0).derivative()(grid) for t in (a, log_b)]
+    sensitivity = LineSensitivity(grid, a, log_b, slopes[0], slopes[1])
+    interpolant = PchipInterpolator(grid, a, axis=0)
+    inside = np.linspace(-1.0, 1.0, 41)
+    numpy_values = np.array([sensitivity.change("a", m) for m in inside])
+    np.testing.assert_allclose(numpy_values, interpolant(inside), atol=1e-12)
+    np.testing.assert_allclose(sensitivity.change("a", 1.5), a[-1] + 0.5 * slopes[0][-1])
+    np.testing.assert_allclose(sensitivity.change("a", -1.5), a[0] - 0.5 * slopes[0][0])
+    moved = pt.dscalar("moved")
+    change = sensitivity.change("a", moved, backend=pt)
+    evaluate = pytensor.function([moved], [change, pytensor.grad(change[0], moved)])
+    for m in (-1.7, -0.63, 0.0, 0.37, 1.2):
+        value, gradient = evaluate(m)
+        np.testing.assert_allclose(value, sensitivity.change("a", m), atol=1e-12)
+        step = 1e-6
+        numeric = (sensitivity.change("a", m + step) - sensitivity.change("a", m - step))[0]
+        assert gradient == pytest.approx(numeric / (2 * step), rel=1e-5, abs=1e-8)
+    # one curve only: the other is held still
+    assert sensitivity.following().tolist() == [True, True]
+    held = sensitivity.only(np.array([True, False]))
+    assert held.following().tolist() == [True, False]
+    assert sensitivity.change("a", 0.8)[1] != 0.0 and held.change("a", 0.8)[1] == 0.0
+    np.testing.assert_allclose(held.change("a", 0.8)[0], sensitivity.change("a", 0.8)[0])
