@@ -15,6 +15,7 @@ from emergestats.models.centering import (
     LOG_CE_GRID,
     LineSensitivity,
     choose_centering,
+    line_sensitivity,
     prior_scale,
     row_log_ce_readings,
 )
@@ -179,3 +180,29 @@ def test_a_followed_change_is_one_interpolant_for_numpy_and_pytensor() -> None:
     assert held.following().tolist() == [True, False]
     assert sensitivity.change("a", 0.8)[1] != 0.0 and held.change("a", 0.8)[1] == 0.0
     np.testing.assert_allclose(held.change("a", 0.8)[0], sensitivity.change("a", 0.8)[0])
+
+
+def test_reading_only_some_curves_is_reading_all_and_holding_the_rest() -> None:
+    # three curves of exact match at 2, 4 and 8 tokens; reading only the first and the last
+    # costs two thirds of the map evaluations and gives what holding the middle one does
+    table = pd.concat(
+        [
+            exact_match_table([0.02, 0.1, 0.3, 0.6], [500] * 4, length).assign(task=f"t{length}")
+            for length in (2.0, 4.0, 8.0)
+        ],
+        ignore_index=True,
+    )
+    prepared = prepare_evaluation(table)
+    mask = np.array([True, False, True])
+    whole = line_sensitivity(prepared, PRIORS, "item_sd_median")
+    assert whole.following().all()
+    part = line_sensitivity(prepared, PRIORS, "item_sd_median", mask)
+    np.testing.assert_array_equal(part.following(), mask)
+    held = whole.only(mask)
+    for field in ("a", "log_b", "slope_a", "slope_log_b"):
+        np.testing.assert_allclose(getattr(part, field), getattr(held, field), atol=1e-12)
+    # the unread curve's rows read nothing
+    estimate, precision = row_log_ce_readings(prepared, PRIORS, curves=mask)
+    middle = prepared.curve_index == 1
+    assert np.isnan(estimate[middle]).all() and (precision[middle] == 0).all()
+    assert np.isfinite(estimate[~middle]).all()

@@ -588,14 +588,14 @@ def curves_follow(
     item_sd = None
     # the sensitivities cost a few line fits per curve: only if used
     if not informed.all() and _followable(priors["item_sd_median"]):
-        sensitivity = line_sensitivity(data, priors, "item_sd_median").only(~informed)
+        sensitivity = line_sensitivity(data, priors, "item_sd_median", ~informed)
         if sensitivity.following().any():
             item_sd = add_item_spread(data, priors)
             moved = pt.log(item_sd) - float(priors["item_sd_median"]["mu"])
             follows.append(LineFollow(moved=moved, sensitivity=sensitivity))
     noise = None if params is None else params.get("choice_noise")  # only where a curve needs it
     if noise is not None and _followable(priors["choice_noise"]):
-        sensitivity = line_sensitivity(data, priors, "choice_noise").only(_argmax_only(data))
+        sensitivity = line_sensitivity(data, priors, "choice_noise", _argmax_only(data))
         if sensitivity.following().any():
             moved = pt.log(noise) - float(priors["choice_noise"]["mu"])
             follows.append(LineFollow(moved=moved, sensitivity=sensitivity))

@@ -93,12 +93,16 @@ def _grid_expectations(
 
 
 def row_log_ce_readings(
-    data: PreparedData, priors: dict[str, PriorSpec], grid: np.ndarray = LOG_CE_GRID
+    data: PreparedData,
+    priors: dict[str, PriorSpec],
+    grid: np.ndarray = LOG_CE_GRID,
+    curves: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per table row: the ``log CE`` its score implies and the precision of that reading.
 
     Rows out of the likelihood, and rows that only bound ``log CE`` (a count at 0 or ``n``,
-    a score outside the map's range), get ``nan`` and precision 0.
+    a score outside the map's range), get ``nan`` and precision 0; so do the rows of curves
+    outside the boolean mask ``curves`` (default: every curve is read).
     """
     obs = data.observations
     estimate = np.full(len(obs.score), np.nan)
@@ -108,6 +112,10 @@ def row_log_ce_readings(
     grid_ce = np.exp(grid)[:, None]
     for role in obs.roles_present():
         rows = obs.rows_of(role)
+        if curves is not None:
+            rows = rows[np.asarray(curves, dtype=bool)[data.curve_index[rows]]]
+            if not len(rows):
+                continue
         mean, spread = _grid_expectations(obs, rows, role, grid_ce, item_sd, params)
         y = obs.score[rows]
         n = obs.n_items[rows]
@@ -262,12 +270,17 @@ class LineSensitivity:
 
 
 def line_sensitivity(
-    data: PreparedData, priors: dict[str, PriorSpec], parameter: str = "item_sd_median"
+    data: PreparedData,
+    priors: dict[str, PriorSpec],
+    parameter: str = "item_sd_median",
+    curves: np.ndarray | None = None,
 ) -> LineSensitivity:
     """Per curve, how the line its data read moves with the log of a pooled map parameter.
 
     ``parameter`` names a log-normal prior whose median the rows' readings use:
-    ``item_sd_median`` (the item spread) or ``choice_noise`` (the argmax noise). The lines
+    ``item_sd_median`` (the item spread) or ``choice_noise`` (the argmax noise). Only the
+    curves in the boolean mask ``curves`` are read (default: all); the rest are held still,
+    as :meth:`LineSensitivity.only` holds them, without the cost of reading them. The lines
     (:func:`_curve_lines`, rows read on :data:`FOLLOW_LOG_CE_GRID`) are read with the
     parameter's log at its prior median and one and two prior sds either side, and
     interpolated by a monotone cubic (PCHIP) between them (:meth:`LineSensitivity.change`).
@@ -285,7 +298,8 @@ def line_sensitivity(
 
     def readings(step: float) -> tuple[np.ndarray, np.ndarray]:
         moved = {**priors, parameter: {**spec, "mu": float(spec["mu"]) + step}}
-        a, b = _curve_lines(data, priors, row_log_ce_readings(data, moved, FOLLOW_LOG_CE_GRID))
+        rows = row_log_ce_readings(data, moved, FOLLOW_LOG_CE_GRID, curves)
+        a, b = _curve_lines(data, priors, rows)
         return a, np.log(b)
 
     read = [readings(float(step)) for step in grid]
