@@ -881,6 +881,53 @@ def test_a_curve_seen_at_one_scale_starts_its_slope_off_zero(data_dir: object) -
     assert fitted.idata.posterior.sizes["draw"] == 10
 
 
+def test_a_family_whose_curves_start_on_its_mean_starts_off_it_and_nutpie_can_start() -> None:
+    # family g: three curves at one size with the same sharp score, so each starts on its
+    # family's mean (z_a = 0) and its one centred cell on its line: no gradient reached z_a
+    # and nutpie refused every chain (ExpEmergence, three tasks, 2026-12-07)
+    import warnings
+
+    import emergestats as es
+    from emergestats.models import build_smooth_model
+
+    def row(task: str, family: str, model: str, params: float, score: float) -> dict:
+        return {
+            "task": task,
+            "subtask": task,
+            "family": family,
+            "model": model,
+            "params": params,
+            "shots": 0,
+            "source": "t",
+            "metric": "exact_str_match",
+            "metric_kind": "exact_match",
+            "score": score,
+            "n_items": 3000,
+            "chance": 0.0,
+            "target_tokens": 2.0,
+        }
+
+    rows = []
+    for task in ("t1", "t2", "t3"):
+        for i, (params, score) in enumerate(zip(SIZES, [0.05, 0.15, 0.35, 0.6], strict=True)):
+            rows.append(row(task, "f", f"f{i}", params, score))
+        rows.append(row(task, "g", "g0", 3e9, 0.4))
+    table = pd.DataFrame(rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = build_smooth_model(table)
+    curves = list(model.coords["curve_noncentred_a"])
+    assert curves == ["t1/g/0", "t2/g/0", "t3/g/0"]
+    assert all(f"{label}|g0" in model.coords["cell_centred"] for label in curves)
+    z_a = model.emergestats_start["z_a"]
+    # off zero, and by a small nudge only (the start stays on the data)
+    assert np.all(z_a != 0) and np.all(np.abs(z_a) < 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fitted = es.fit(table, model=model, draws=10, tune=10, chains=1, random_seed=1)
+    assert fitted.idata.posterior.sizes["draw"] == 10
+
+
 @pytest.mark.parametrize("median_prior", ["LogNormal", "HalfNormal"])
 def test_pooled_item_sds_keep_their_prior_under_the_shear(median_prior: str) -> None:
     # builders._pooled_item_sds samples the pooled curves' mean log item sd and the zero-sum

@@ -705,6 +705,10 @@ def _noncentred_elements(
 #: :func:`start_uninformed_at_prior_draws`).
 UNINFORMED_START_SEED: Final[int] = 20261205
 
+#: A curve's ``z`` that would start at exactly 0 starts this many prior sds off it, by a seeded
+#: draw (see :func:`start_uninformed_at_prior_draws`).
+CURVE_START_NUDGE: Final[float] = 0.1
+
 
 def start_uninformed_at_prior_draws(model: pm.Model, data: PreparedData) -> None:
     """Start the non-centred ``z`` of curves and cells no likelihood row informs at prior draws.
@@ -718,7 +722,11 @@ def start_uninformed_at_prior_draws(model: pm.Model, data: PreparedData) -> None
     draw from their prior instead (the same for every chain, like the rest of the start). So
     does the slope of a curve seen at one scale only: the start's line passes through its
     rows, so their gradient on the slope is 0 too (ObsScaling's arithmetic, four subtasks:
-    Jamba's one model).
+    Jamba's one model). A curve's level or slope ``z`` that would still start at exactly 0
+    (its family's mean starts at its own line: a family of one curve) starts a tenth of a
+    draw off it: where every cell of the curve is centred, the cells start on the line and
+    read no gradient onto it (ExpEmergence, three tasks: eight families of one 2-shot curve
+    at one size; every chain refused, 2026-12-07).
     """
     start = getattr(model, "emergestats_start", None)
     if start is None:
@@ -749,6 +757,12 @@ def start_uninformed_at_prior_draws(model: pm.Model, data: PreparedData) -> None
         draws = rng.standard_normal(len(own))
         blind = ~informed[own]
         values[blind] = draws[blind]
+        if z_name != "cell_z":
+            # a curve's line read only through centred cells, which start on it, has no
+            # gradient at z = 0 either (its z is 0 where its family mean starts at its own
+            # line): started a tenth of a prior sd off it
+            nudged = ~blind & (values == 0.0)
+            values[nudged] = CURVE_START_NUDGE * draws[nudged]
         start[z_name] = values
 
 
