@@ -881,6 +881,52 @@ def test_a_curve_seen_at_one_scale_starts_its_slope_off_zero(data_dir: object) -
     assert fitted.idata.posterior.sizes["draw"] == 10
 
 
+def test_curves_seen_only_through_brier_start_where_their_scores_put_them() -> None:
+    # ExpEmergence: Brier-only curves started at the prior's centre (a CE of e^-1, a Brier
+    # near 0) where their models scored near or worse than chance (analogical_similarity, 7
+    # choices): the start's log density was -4.7e5. Now a readable curve starts on its rows'
+    # readings; one worse than chance at every size on its bound, near chance.
+    from emergestats.models.centering import row_log_ce_readings
+    from emergestats.models.prepare import initial_curves, prepare_evaluation
+    from emergestats.models.priors import resolve_priors
+
+    chance = 0.75**2
+    scores = {"read": [0.50, 0.40, 0.30, 0.20], "worse": [0.70, 0.72, 0.70, 0.71]}
+    table = pd.DataFrame(
+        [
+            {
+                "task": task,
+                "subtask": task,
+                "family": "f",
+                "model": f"m{i}",
+                "params": params,
+                "shots": 0,
+                "source": "t",
+                "metric": "tc_brier",
+                "metric_kind": "brier",
+                "score": score,
+                "n_items": 200,
+                "chance": chance,
+            }
+            for task, values in scores.items()
+            for i, (params, score) in enumerate(zip(SIZES, values, strict=True))
+        ]
+    )
+    data = prepare_evaluation(table)
+    readings = row_log_ce_readings(data, resolve_priors(None), bounds=True)
+    np.testing.assert_allclose(initial_curves(data)[0], -1.0)  # nothing read: prior's centre
+    a, log_b = initial_curves(data, readings)
+    read = data.curve_labels.index("read/f/0")
+    worse = data.curve_labels.index("worse/f/0")
+    mine = data.curve_index == read
+    slope, level = np.polyfit(data.x[mine], readings[0][mine], 1)
+    assert a[read] == pytest.approx(level) and np.exp(log_b[read]) == pytest.approx(-slope)
+    # worse than chance everywhere: at the bound's cap (a choice near chance), as flat as a
+    # start's slope gets (0.02)
+    line = a[worse] - np.exp(log_b[worse]) * data.x[data.curve_index == worse]
+    assert np.mean(line) == pytest.approx(1.5) and np.ptp(line) < 0.2
+
+
 def test_a_family_whose_curves_start_on_its_mean_starts_off_it_and_nutpie_can_start() -> None:
     # family g: three curves at one size with the same sharp score, so each starts on its
     # family's mean (z_a = 0) and its one centred cell on its line: no gradient reached z_a

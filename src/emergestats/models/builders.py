@@ -824,6 +824,7 @@ def _centering(
         "task": bool(centered),
         "cell": chosen["cell"],
         "curve_reference": chosen["curve_reference"],
+        "row_readings": chosen["row_readings"],
     }
 
 
@@ -908,7 +909,7 @@ def _add_curves(
         priors=priors,
         centered=centering["curve"],
         task_centered=centering["task"],
-        initial=initial_curves(data),
+        initial=initial_curves(data, centering["row_readings"]),
         curve_labels=data.curve_labels,
         level_shift=conversions.level_shift,
         follows=follows,

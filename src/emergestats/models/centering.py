@@ -97,12 +97,17 @@ def row_log_ce_readings(
     priors: dict[str, PriorSpec],
     grid: np.ndarray = LOG_CE_GRID,
     curves: np.ndarray | None = None,
+    *,
+    bounds: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per table row: the ``log CE`` its score implies and the precision of that reading.
 
     Rows out of the likelihood, and rows that only bound ``log CE`` (a count at 0 or ``n``,
     a score outside the map's range), get ``nan`` and precision 0; so do the rows of curves
-    outside the boolean mask ``curves`` (default: every curve is read).
+    outside the boolean mask ``curves`` (default: every curve is read). With ``bounds``, a
+    modelled row that only bounds ``log CE`` gets the grid point whose score is nearest its
+    own (an end of the grid for a score beyond the map's range: a grade or Brier score worse
+    than chance reads the grid's top), still with precision 0.
     """
     obs = data.observations
     estimate = np.full(len(obs.score), np.nan)
@@ -133,6 +138,8 @@ def row_log_ce_readings(
             reported = obs.stderr[rows]
             noise = np.where(np.isfinite(reported), reported, sd_map)
         usable = inside & np.isfinite(noise) & (noise > 0) & (np.abs(slope) > 0)
+        if bounds:
+            estimate[rows] = grid[nearest]
         estimate[rows[usable]] = grid[nearest[usable]]
         precision[rows[usable]] = (slope[usable] / noise[usable]) ** 2
     return estimate, precision
@@ -414,13 +421,14 @@ def choose_centering(
     curves per task on average (with fewer, the centred task effect made a funnel: R-hat 3.65
     on the open_lm table).
     ``cell``: a boolean per (curve, model) cell, centred where its rows read ``log CE`` with an
-    sd below the typical ``cell_sigma``.
+    sd below the typical ``cell_sigma``. ``row_readings``: the rows' readings it used
+    (:func:`row_log_ce_readings`, with ``bounds``), which the builders' start uses too.
     """
     from emergestats.models.priors import resolve_priors
 
     resolved = resolve_priors(priors) if priors is None else priors
     curves_per_task = np.bincount(data.task_index, minlength=len(data.task_labels))
-    readings = row_log_ce_readings(data, resolved)
+    readings = row_log_ce_readings(data, resolved, bounds=True)
     cell_precision = _cell_readings(data, readings)[1]
     sigma = prior_scale(resolved["cell_sigma"])
     centred_a, centred_log_b, reference = curve_centering(data, resolved, readings)
@@ -429,4 +437,5 @@ def choose_centering(
         "curve_reference": reference,
         "task": bool(curves_per_task.mean() >= 5),
         "cell": cell_precision * sigma**2 > 1.0,
+        "row_readings": readings,
     }

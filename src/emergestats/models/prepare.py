@@ -791,15 +791,27 @@ def _exclude_repeated_evidence(
         )
 
 
-def initial_curves(data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
+#: The highest ``log CE`` a curve read only through bounds starts at (:func:`initial_curves`).
+_BOUND_START_LOG_CE: Final[float] = 1.5
+
+
+def initial_curves(
+    data: PreparedData, row_readings: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Rough per-curve ``(a, log b)`` from the rows that tell a CE directly: a starting point.
 
     Per row a per-token CE is read off by inverting the map with no item spread (a
     log-likelihood, an exact match strictly between 0 and 1, a grade or choice log-likelihood
-    strictly above chance); per curve ``log CE`` is regressed on the centred log scale. Curves
-    with no usable row, or one scale, get the prior's centre. Used only to start the sampler
+    strictly above chance); per curve ``log CE`` is regressed on the centred log scale. A
+    curve with none of those rows uses its rows' ``row_readings`` where given (``(log CE,
+    precision)`` per row, :func:`emergestats.models.centering.row_log_ce_readings`: every
+    role through its forward map, e.g. a Brier score), and a curve without readings its rows'
+    bounds (a score worse than chance: near chance). Curves with no usable row get the
+    prior's centre, and curves read at one scale its slope. Used only to start the sampler
     near the data: a random start far from a tightly measured curve made chains stick where
-    the log-likelihood was ~1e7 below the mode.
+    the log-likelihood was ~1e7 below the mode; ExpEmergence's Brier-only curves, started at
+    the prior's centre (a near-perfect model where most scored near chance), started at a log
+    density of -4.7e5.
     """
     obs = data.observations
     estimate = np.full(len(obs.score), np.nan)
@@ -818,6 +830,17 @@ def initial_curves(data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
     a = np.full(len(data.curve_labels), -1.0)
     log_b = np.full(len(data.curve_labels), np.log(0.3))
     usable = np.isfinite(estimate) & (estimate > 0)
+    if row_readings is not None:
+        read_log_ce, precision = row_readings
+        unread = obs.modelled & ~np.isin(data.curve_index, data.curve_index[usable])
+        read = unread & np.isfinite(read_log_ce) & (precision > 0)
+        # a curve with no reading at all starts where its bounds put it, at most at a CE of
+        # e^1.5 (p = 0.011: a choice near chance; beyond, the maps are flat)
+        bounded = unread & ~np.isin(data.curve_index, data.curve_index[read])
+        bounded &= np.isfinite(read_log_ce)
+        estimate[read] = np.exp(read_log_ce[read])
+        estimate[bounded] = np.exp(np.minimum(read_log_ce[bounded], _BOUND_START_LOG_CE))
+        usable |= read | bounded
     for curve in range(len(data.curve_labels)):
         mine = usable & (data.curve_index == curve)
         if not mine.any():
