@@ -723,10 +723,11 @@ def start_uninformed_at_prior_draws(model: pm.Model, data: PreparedData) -> None
     does the slope of a curve seen at one scale only: the start's line passes through its
     rows, so their gradient on the slope is 0 too (ObsScaling's arithmetic, four subtasks:
     Jamba's one model). A curve's level or slope ``z`` that would still start at exactly 0
-    (its family's mean starts at its own line: a family of one curve) starts a tenth of a
-    draw off it: where every cell of the curve is centred, the cells start on the line and
-    read no gradient onto it (ExpEmergence, three tasks: eight families of one 2-shot curve
-    at one size; every chain refused, 2026-12-07).
+    (its family's mean starts at its own line: every curve of the family starts at the same
+    level) starts a tenth of a draw off it: where every cell of the curve is centred, the
+    cells start on the line and read no gradient onto it (ExpEmergence, three tasks: eight
+    families whose 2-shot curves were each seen at one size; every chain refused,
+    2026-12-07).
     """
     start = getattr(model, "emergestats_start", None)
     if start is None:
@@ -759,8 +760,8 @@ def start_uninformed_at_prior_draws(model: pm.Model, data: PreparedData) -> None
         values[blind] = draws[blind]
         if z_name != "cell_z":
             # a curve's line read only through centred cells, which start on it, has no
-            # gradient at z = 0 either (its z is 0 where its family mean starts at its own
-            # line): started a tenth of a prior sd off it
+            # gradient at z = 0 either (its z is 0 where its family's mean starts on its
+            # line): started a tenth of a prior draw off it
             nudged = ~blind & (values == 0.0)
             values[nudged] = CURVE_START_NUDGE * draws[nudged]
         start[z_name] = values
