@@ -174,9 +174,16 @@ def test_a_followed_change_is_one_interpolant_for_numpy_and_pytensor() -> None:
         step = 1e-6
         numeric = (sensitivity.change("a", m + step) - sensitivity.change("a", m - step))[0]
         assert gradient == pytest.approx(numeric / (2 * step), rel=1e-5, abs=1e-8)
-    # one curve only: the other is held still
+    # a curve whose tables are all 0 is held still
     assert sensitivity.following().tolist() == [True, True]
-    held = sensitivity.only(np.array([True, False]))
+    keep = np.array([[1.0, 0.0]])
+    held = LineSensitivity(
+        grid=sensitivity.grid,
+        a=sensitivity.a * keep,
+        log_b=sensitivity.log_b * keep,
+        slope_a=sensitivity.slope_a * keep,
+        slope_log_b=sensitivity.slope_log_b * keep,
+    )
     assert held.following().tolist() == [True, False]
     assert sensitivity.change("a", 0.8)[1] != 0.0 and held.change("a", 0.8)[1] == 0.0
     np.testing.assert_allclose(held.change("a", 0.8)[0], sensitivity.change("a", 0.8)[0])
@@ -198,9 +205,9 @@ def test_reading_only_some_curves_is_reading_all_and_holding_the_rest() -> None:
     assert whole.following().all()
     part = line_sensitivity(prepared, PRIORS, "item_sd_median", mask)
     np.testing.assert_array_equal(part.following(), mask)
-    held = whole.only(mask)
     for field in ("a", "log_b", "slope_a", "slope_log_b"):
-        np.testing.assert_allclose(getattr(part, field), getattr(held, field), atol=1e-12)
+        held = getattr(whole, field) * mask[None, :]
+        np.testing.assert_allclose(getattr(part, field), held, atol=1e-12)
     # the unread curve's rows read nothing
     estimate, precision = row_log_ce_readings(prepared, PRIORS, curves=mask)
     middle = prepared.curve_index == 1

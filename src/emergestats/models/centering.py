@@ -232,17 +232,6 @@ class LineSensitivity:
         """Per curve: whether its line moves with the parameter at all."""
         return np.any(self.a != 0.0, axis=0) | np.any(self.log_b != 0.0, axis=0)
 
-    def only(self, curves: np.ndarray) -> LineSensitivity:
-        """The same, with every curve outside the boolean mask ``curves`` held still."""
-        keep = np.asarray(curves, dtype=float)[None, :]
-        return LineSensitivity(
-            grid=self.grid,
-            a=self.a * keep,
-            log_b=self.log_b * keep,
-            slope_a=self.slope_a * keep,
-            slope_log_b=self.slope_log_b * keep,
-        )
-
     def change(self, which: str, moved: Any, backend: Any = np) -> Any:
         """Per curve, the change of ``a`` or ``log_b`` (``which``) at ``moved``.
 
@@ -286,8 +275,8 @@ def line_sensitivity(
 
     ``parameter`` names a log-normal prior whose median the rows' readings use:
     ``item_sd_median`` (the item spread) or ``choice_noise`` (the argmax noise). Only the
-    curves in the boolean mask ``curves`` are read (default: all); the rest are held still,
-    as :meth:`LineSensitivity.only` holds them, without the cost of reading them. The lines
+    curves in the boolean mask ``curves`` are read (default: all); the rest are held still
+    (their tables all 0), without the cost of reading them. The lines
     (:func:`_curve_lines`, rows read on :data:`FOLLOW_LOG_CE_GRID`) are read with the
     parameter's log at its prior median and one and two prior sds either side, and
     interpolated by a monotone cubic (PCHIP) between them (:meth:`LineSensitivity.change`).
