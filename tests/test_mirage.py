@@ -621,7 +621,7 @@ def test_ladder_subset_accuracy_32_is_explained_by_the_metric() -> None:
             random_seed=20261202,
             tune=2000,
             floor=True,
-            target_accept=0.95,
+            target_accept=0.99,
             adaptation="low_rank",  # the ladder preset's (LADDER_SETTINGS)
         )
     print(result.summary.to_string())
