@@ -189,6 +189,8 @@ def _fit(rows: pd.DataFrame, args: argparse.Namespace) -> tuple[Any, list[str]]:
             options["adaptation"] = args.adaptation
         if args.target_accept is not None:
             options["target_accept"] = args.target_accept
+        if args.floor:
+            options["floor"] = True
         fit = es.fit(
             rows,
             random_seed=args.seed,
@@ -340,6 +342,11 @@ def main() -> None:
         type=float,
         default=None,
         help="NUTS target acceptance (default: the package's)",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="fit the smooth model with an irreducible floor of CE (default: without)",
     )
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()

@@ -141,6 +141,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--scheduler", default=None, help="address of a running scheduler")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="fit the smooth model without its irreducible floor of CE (default: with)",
+    )
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument(
         "--render",
@@ -161,6 +166,8 @@ def main() -> None:
         for name, value in (("draws", args.draws), ("tune", args.tune), ("chains", args.chains))
         if value is not None
     }
+    if args.no_floor:
+        fit_options["floor"] = False
     client = None
     if args.scheduler:
         from distributed import Client
