@@ -131,6 +131,9 @@ def test_tiny_benchmark_on_a_local_cluster() -> None:
     assert two_step["reason"] == "" and np.isfinite(two_step["q50"])
     assert set(result.summary["method"]) == set(METHODS)
     assert result.settings["scheduler"] == "LocalCluster"
+    # the model extrapolates with its floor unless told otherwise (a floor-free power law lets
+    # CE fall to 0 beyond the fitted sizes)
+    assert result.settings["fit_options"]["floor"] is True
     with pytest.raises(ConfigError, match="no family with at least 20 sizes"):
         extrapolation_benchmark({"ladder": _ladder()}, min_sizes=20, n_workers=1)
 

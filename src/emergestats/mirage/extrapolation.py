@@ -331,10 +331,10 @@ def extrapolation_benchmark(
         fitted sizes, an assumption no fitted size can check. Measured 2026-12-07 (seed 1):
         Pythia and Pythia-deduped's final checkpoints fitted up to 2.8B
         (``benchmarks/cross_metric.py --only pythia_extrapolation``) covered 17 of 36 rows of
-        the 6.9B and 12B models without the floor (every miss above the observed score: the
-        larger models are worse than the line) and 30 of 36 with it, at median widths 0.079
-        and 0.074; ObsScaling's five families (``benchmarks/extrapolation.py``) 0.756 and 0.767
-        of 90 rows at widths 0.147 and 0.125.
+        the 6.9B and 12B models without the floor (every interval above its observed score:
+        the larger models are worse than the line) and 30 of 36 with it, at median widths
+        0.079 and 0.074; ObsScaling's five families (``benchmarks/extrapolation.py``) 0.756 of
+        90 rows either way (widths 0.147 and 0.148), at median errors 0.026 and 0.023.
 
     Examples
     --------
