@@ -131,6 +131,21 @@ def test_choice_maps(ce: float, s: float, k: int) -> None:
     _close(forward.grade(np.array([ce]), np.array([s]), np.array([k * 1.0]), tau)[0], win)
 
 
+@pytest.mark.parametrize("shift", [-0.4, 0.0, 0.7])
+def test_another_decision_rule_moves_every_items_grade_logit(shift: float) -> None:
+    ce, s, k, tau = np.array([0.4, 2.0]), np.array([0.0, 0.0]), np.array([4.0, 2.0]), 0.6
+    q = 1 / k + (1 - 1 / k) * np.exp(-ce)
+    logit = np.log(q * (k - 1) / (1 - q)) / tau - np.log(k - 1)
+    shifted = forward.grade(ce, s, k, tau, 0.0, np.full(2, shift))
+    np.testing.assert_allclose(shifted, special.expit(logit + shift), rtol=1e-9)
+    # over items: the shift is inside the integral, not added to the mean grade's logit
+    spread = np.array([1.0, 1.0])
+    nodes = _items(0.4, 1.0)
+    q_items = 0.25 + 0.75 * np.exp(-nodes)
+    items = special.expit(np.log(q_items * 3 / (1 - q_items)) / tau - np.log(3) + shift)
+    _close(forward.grade(ce[:1], spread[:1], k[:1], tau, 0.0, shift)[0], items)
+
+
 def test_grade_is_chance_without_knowledge_and_below_chance_with_a_lure() -> None:
     big = np.array([50.0])
     k = np.array([4.0])

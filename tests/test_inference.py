@@ -705,3 +705,37 @@ def test_a_chain_that_never_moved_is_named() -> None:
     b[2, 7] += 1.0  # one variable moving once is moving
     assert stuck_chains(post.assign(b=(("chain", "draw"), b))) == []
     assert stuck_chains(post.isel(draw=slice(0, 1))) == []  # one draw: nothing to tell
+
+
+def test_predict_table_shifts_a_second_decision_rule_by_what_the_fit_knows_of_it() -> None:
+    # arith is graded by acc and acc_norm (its shift is estimated), words by acc_norm alone
+    # (its rows stood for the plain argmax: no shift), count by acc alone (acc_norm's shift
+    # was never seen: drawn from its prior)
+    from emergestats.inference.predict import predict_rows
+    from test_models import _two_rule_table
+
+    table = _two_rule_table()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fitted = fit(table, random_seed=3, **TINY)
+    assert list(fitted.posterior["decision_rule"].to_numpy()) == ["arith/fam/0 acc_norm"]
+    cells = table.drop_duplicates(["task", "model"])
+    both = pd.concat([cells.assign(metric="acc"), cells.assign(metric="acc_norm")])
+    pred, draws = predict_rows(fitted, both, return_draws=True, max_draws=None, random_seed=1)
+    assert draws is not None
+    expected = pd.DataFrame(
+        [draws.expected.mean(axis=0), draws.expected.std(axis=0)], index=["mean", "sd"]
+    ).T.set_index(pred.index)
+    by = expected.groupby([pred["task"].to_numpy(), pred["metric"].to_numpy()]).mean()
+    # no shift for words: the two rules predict the same expected grade, draw by draw
+    words = (pred["task"] == "words").to_numpy()
+    rule = pred["metric"].to_numpy()
+    np.testing.assert_array_equal(
+        draws.expected[:, words & (rule == "acc")], draws.expected[:, words & (rule == "acc_norm")]
+    )
+    # count's acc_norm carries the prior's uncertainty about the rule (sd 0.5 on the logit)
+    assert by.loc[("count", "acc_norm"), "sd"] > 2 * by.loc[("count", "acc"), "sd"]
+    # arith's acc_norm is below its acc, as in the data, by the fitted shift
+    shift = float(fitted.posterior["rule_shift"].mean())
+    assert shift < 0
+    assert by.loc[("arith", "acc_norm"), "mean"] < by.loc[("arith", "acc"), "mean"]

@@ -714,6 +714,47 @@ def test_accuracy_without_choices_is_excluded_never_chance_zero() -> None:
     assert not obs.modelled[obs.kind == "accuracy"].any()
 
 
+def _two_rule_table() -> pd.DataFrame:
+    """Grades under two decision rules (``acc``, ``acc_norm``): ``arith`` has both, ``words``
+    only ``acc_norm``, ``count`` only ``acc``."""
+    kinds = (("acc", "accuracy"), ("acc_norm", "accuracy"))
+    table = make_table(tasks=("arith", "words", "count"), kinds=kinds, chance=0.25)
+    other = table["metric"] == "acc_norm"
+    # lower by a non-constant amount, so acc_norm is not a fixed multiple of acc
+    table.loc[other, "score"] -= 0.02 + 0.01 * (np.arange(other.sum()) % 3)
+    drop = ((table["task"] == "words") & ~other) | ((table["task"] == "count") & other)
+    return table[~drop].reset_index(drop=True)
+
+
+def test_a_second_decision_rule_gets_its_own_logit_shift_per_curve() -> None:
+    table = _two_rule_table()
+    prepared = prepare_evaluation(table)
+    obs = prepared.observations
+    assert obs.modelled.all() and set(obs.role) == {"grade"}
+    labels = obs.decision_rule
+    arith_norm = (prepared.table["task"] == "arith").to_numpy() & (obs.metric == "acc_norm")
+    assert arith_norm.sum() == len(SIZES)
+    assert set(labels[arith_norm]) == {"arith/fam/0 acc_norm"}
+    # words is graded by acc_norm alone: its rows stand for the plain argmax, no shift
+    assert set(labels[~arith_norm]) == {""}
+    model = build_smooth_model(table)
+    assert list(model.coords["decision_rule"]) == ["arith/fam/0 acc_norm"]
+    assert model.named_vars_to_dims["rule_shift"] == ("decision_rule",)
+    # the shift moves exactly the rows under the other rule, upwards on the logit
+    mu = pytensor.function(
+        model.value_vars,
+        model.replace_rvs_by_values([model["mu_grade"]])[0],
+        on_unused_input="ignore",
+    )
+    point = model.initial_point()
+    before = mu(*(point[v.name] for v in model.value_vars))
+    point["rule_shift"] = np.array([0.5])
+    after = mu(*(point[v.name] for v in model.value_vars))
+    rows = np.asarray(model.coords["grade_obs"])
+    moved = arith_norm[rows]
+    assert np.all(after[moved] > before[moved]) and np.array_equal(after[~moved], before[~moved])
+
+
 def test_subset_accuracy_without_its_accuracy_row_uses_grade_to_the_power_l() -> None:
     kinds = (("subset_accuracy_L4", "exact_match"),)
     table = make_table(kinds=kinds, chance=1e-4, target_tokens=4.0)

@@ -34,8 +34,13 @@ from emergestats.models.builders import PreparedItems
 from emergestats.models.forward import QUADRATURE_NODES
 from emergestats.models.latent import P_MAX, P_MIN, broken_log_cross_entropy, log_cross_entropy
 from emergestats.models.likelihoods import UNIT_PRIORS, continuous_sd, row_expectations
-from emergestats.models.prepare import COUNT_ROLES, PreparedData, prepare_evaluation
-from emergestats.models.priors import PriorSpec
+from emergestats.models.prepare import (
+    ALTERNATIVE_DECISION_RULES,
+    COUNT_ROLES,
+    PreparedData,
+    prepare_evaluation,
+)
+from emergestats.models.priors import DEFAULT_PRIORS, PriorSpec
 
 if TYPE_CHECKING:
     from emergestats.inference.fit import Fit
@@ -178,6 +183,9 @@ def predict_rows(
         ce = ce + _values(post, "floor")[:, curve_position]
     item_sd = _values(post, "item_sd")[:, curve_position]
     params = _map_parameters(fit_, post, n_draws, rng)
+    shifts = _rule_shifts(fit_, post, new, curve_position, rng)
+    if shifts is not None:
+        params["rule_shift"] = shifts
 
     expected = np.full((n_draws, rows), np.nan)
     observed = np.full((n_draws, rows), np.nan)
@@ -323,6 +331,52 @@ def _map_parameters(
             ratios[unit] = _per_draw(prior_draws(priors[key], n_draws, rng))
     params["tokens_per_unit"] = ratios
     return params
+
+
+def _rule_shifts(
+    fit_: Fit,
+    post: xr.Dataset,
+    new: PreparedData,
+    curve_position: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray | None:
+    """``(draws, rows)``: each predicted grade's logit shift under another decision rule.
+
+    For a grade row under an alternative rule (:data:`ALTERNATIVE_DECISION_RULES`) of a fitted
+    curve: the posterior draws of that (curve, rule)'s ``rule_shift`` where the fit estimated
+    it; 0 where the fit read the curve's grade only under this rule (its rows stood for the
+    plain argmax); else draws from the prior, one set per (curve, rule). ``None`` where no row
+    is under another rule.
+    """
+    obs = new.observations
+    other_rule = (obs.role == "grade") & np.isin(obs.metric, list(ALTERNATIVE_DECISION_RULES))
+    if not other_rule.any():
+        return None
+    fitted = fit_.prepared
+    assert isinstance(fitted, PreparedData)
+    fitted_obs = fitted.observations
+    estimated = [str(v) for v in post["decision_rule"].to_numpy()] if "rule_shift" in post else []
+    read_plain = {
+        f"{fitted.curve_labels[fitted.curve_index[row]]} {fitted_obs.metric[row]}"
+        for row in np.flatnonzero(
+            fitted_obs.modelled
+            & (fitted_obs.role == "grade")
+            & (fitted_obs.decision_rule == "")
+            & np.isin(fitted_obs.metric, list(ALTERNATIVE_DECISION_RULES))
+        )
+    }
+    spec = fit_.config.priors.get("rule_shift", DEFAULT_PRIORS["rule_shift"])
+    shifts = np.zeros((post.sizes["sample"], len(obs.score)))
+    from_prior: dict[str, np.ndarray] = {}
+    for row in np.flatnonzero(other_rule):
+        label = f"{fitted.curve_labels[curve_position[row]]} {obs.metric[row]}"
+        if label in estimated:
+            shifts[:, row] = _values(post, "rule_shift")[:, estimated.index(label)]
+        elif label not in read_plain:
+            if label not in from_prior:
+                from_prior[label] = prior_draws(spec, post.sizes["sample"], rng)
+            shifts[:, row] = from_prior[label]
+    return shifts
 
 
 #: ``Fit.predict`` metric names -> (metric name in the table, metric kind).

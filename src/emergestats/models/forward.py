@@ -64,7 +64,10 @@ alone:
   (``choice_noise``); the correct choice wins with probability
   ``sigmoid(m_i / tau - log(K - 2 + exp(lure (1 - p_i) / tau)))`` (exact for Gumbel noise), so
   with ``lure > 0`` a weak model's grade is below chance too, and ``lure = 0`` gives exactly
-  ``1/K`` at ``p = 0``. Accuracy of a choice task is the grade.
+  ``1/K`` at ``p = 0``. Accuracy of a choice task is the grade. Another decision rule over the
+  same log-probabilities (lm-eval's ``acc_norm``: log-likelihood per byte) moves every item's
+  logit by a shift of its own per curve (``rule_shift``), so the two grades of one model's
+  outputs share its latent and differ by a constant on the logit scale.
 
 Subset accuracy over ``L`` items (all right) is the unit accuracy to the power ``L``.
 """
@@ -260,16 +263,22 @@ def _sigmoid(xp: Any, value: Any) -> Any:
     return pt.sigmoid(value) if xp is pt else 0.5 * (1.0 + np.tanh(0.5 * value))
 
 
-def grade(ce: Any, item_sd: Any, n_choices: Any, noise: Any, lure: Any = 0.0) -> Any:
-    """Expected multiple-choice grade (argmax correct) of each row (see the module docstring)."""
-    xp = backend_of(ce, item_sd, n_choices, noise, lure)
+def grade(
+    ce: Any, item_sd: Any, n_choices: Any, noise: Any, lure: Any = 0.0, shift: Any = 0.0
+) -> Any:
+    """Expected multiple-choice grade (argmax correct) of each row (see the module docstring).
+
+    ``shift`` (per row or scalar) is added to every item's logit: another decision rule over
+    the same log-probabilities (e.g. lm-eval's per-byte ``acc_norm``), 0 for the plain argmax.
+    """
+    xp = backend_of(ce, item_sd, n_choices, noise, lure, shift)
     logit = grade_logit(
         item_cross_entropy(ce, item_sd),
         n_choices[..., None],
         _expand(xp, noise),
         _expand(xp, lure),
     )
-    return _expect(xp, _sigmoid(xp, logit))
+    return _expect(xp, _sigmoid(xp, logit + _expand(xp, shift)))
 
 
 def _expand(xp: Any, value: Any) -> Any:

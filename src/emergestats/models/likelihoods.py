@@ -26,7 +26,9 @@ Continuous roles (log-likelihood, Brier, edit distance)
 
 Parameters created here (only where a role needs them)
 ------------------------------------------------------
-``choice_noise`` (Gumbel scale of the argmax), ``lure`` (with ``lure=True``), ``rival_share``
+``choice_noise`` (Gumbel scale of the argmax), ``lure`` (with ``lure=True``), ``rule_shift``
+(dims ``decision_rule``: the grade logit's shift under another decision rule of the same
+outputs, per labelled (curve, rule), :attr:`ObservationData.decision_rule`), ``rival_share``
 (greedy match: the strongest rival continuation's share of the mass not on the target),
 ``distractor_concentration`` (mean and summed Brier forms), ``tokens_per_unit`` (dims
 ``unit``: tokens per word / per character for log-likelihoods and edit distances in those
@@ -130,7 +132,8 @@ def row_expectations(
 
     ``ce`` and ``item_sd`` are per-row arrays for exactly these rows (numpy or pytensor, with
     any leading draw axes); ``params`` holds ``choice_noise``, ``lure``,
-    ``distractor_concentration`` and ``tokens_per_unit`` (a dict unit -> value) as needed.
+    ``distractor_concentration`` and ``tokens_per_unit`` (a dict unit -> value) as needed, and
+    ``rule_shift`` (optional) over *all* rows of ``data`` (last axis), indexed here by ``rows``.
     Shared by the model graph and :mod:`emergestats.inference.predict`.
     """
     lv, lw = data.length_values[rows], data.length_weights[rows]
@@ -144,10 +147,17 @@ def row_expectations(
     if role == "pass_at_k":
         return forward.pass_at_k(ce, item_sd, lv, lw, data.pass_k[rows]), None
     if role == "grade":
-        return (
-            forward.grade(ce, item_sd, k_choices, params["choice_noise"], params.get("lure", 0.0)),
-            None,
+        # another decision rule's logit shift (``rule_shift`` per row; absent: none)
+        shift = params.get("rule_shift")
+        grade = forward.grade(
+            ce,
+            item_sd,
+            k_choices,
+            params["choice_noise"],
+            params.get("lure", 0.0),
+            0.0 if shift is None else shift[..., rows],
         )
+        return grade, None
     if role == "subset":
         has_k = np.isfinite(k_choices)
         unit_generated = forward.exact_match(
@@ -328,6 +338,12 @@ def add_map_parameters(
         params["choice_noise"] = prior_variable("choice_noise", priors["choice_noise"])
     if lure and needs_lure(data):
         params["lure"] = prior_variable("lure", priors["lure"])
+    shifted = np.flatnonzero(data.modelled & (data.decision_rule != ""))
+    if len(shifted):
+        rules, slot = np.unique(data.decision_rule[shifted].astype(str), return_inverse=True)
+        pm.modelcontext(None).add_coord("decision_rule", list(rules))
+        shift = prior_variable("rule_shift", priors["rule_shift"], dims="decision_rule")
+        params["rule_shift"] = pt.set_subtensor(pt.zeros(len(data.score))[shifted], shift[slot])
     if len(data.rows_of("greedy_match")):
         params["rival_share"] = prior_variable("rival_share", priors["rival_share"])
     if needs_concentration(data):

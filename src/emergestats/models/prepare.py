@@ -40,6 +40,16 @@ Rows left out of the likelihood (reasons)
   of the same curve at every model (``brier_sum`` = K x ``brier_mean``, one score under two
   names). The first row of such a group (by :data:`_ROLE_PREFERENCE`) stays in.
 
+Decision rules
+--------------
+A grade is the argmax of the choices' log-probabilities; some harnesses report a second grade
+of the same outputs under another rule (:data:`ALTERNATIVE_DECISION_RULES`: lm-eval's
+``acc_norm`` divides each choice's log-probability by its length in bytes before the argmax).
+Such a row of a curve that also has a plain grade row in the likelihood gets the label
+``"<curve> <metric>"`` (:attr:`ObservationData.decision_rule`): the model moves its grade's logit
+by a shift of its own (:func:`emergestats.models.likelihoods.add_map_parameters`). Where a curve
+is graded only by the other rule its rows are read as the plain argmax (label ``""``).
+
 Answer lengths
 --------------
 Per-item lengths given by ``lengths`` (``(task, subtask)`` or curve label -> array) are used as
@@ -120,6 +130,13 @@ _ROLE_PREFERENCE: Final[tuple[str, ...]] = (
     "pass_at_k",
     "subset",
 )
+
+#: Grade metrics that are another decision rule over the same log-probabilities as the plain
+#: argmax (``acc``), and what the rule does. lm-eval (v0.3, v0.4): ``acc_norm`` picks the choice
+#: whose log-likelihood per byte (character) of its continuation is highest.
+ALTERNATIVE_DECISION_RULES: Final[dict[str, str]] = {
+    "acc_norm": "the argmax of the choices' log-likelihood per byte (lm-eval)",
+}
 
 _PASS_AT_K = re.compile(r"pass(?:@|_at_|_)(\d+)", re.IGNORECASE)
 _SUBSET = re.compile(r"^subset_accuracy_?L?(\d+)$", re.IGNORECASE)
@@ -240,6 +257,9 @@ class ObservationData:
     modelled: np.ndarray
     excluded: np.ndarray
     fallback_n_items: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    #: Per row, ``"<curve> <metric>"`` for a grade under an alternative decision rule whose
+    #: curve also has a plain grade in the likelihood (the rule's shift), else ``""``.
+    decision_rule: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
     def rows_of(self, role: str) -> np.ndarray:
         """Row positions of a role that are in the likelihood."""
@@ -637,6 +657,7 @@ def _prepare_observations(
         warn=warn,
     )
     modelled = excluded == ""
+    decision_rule = _decision_rule_labels(role, metric, modelled, curve_index, labels)
     return (
         ObservationData(
             kind=kind,
@@ -655,6 +676,7 @@ def _prepare_observations(
             modelled=modelled,
             excluded=excluded,
             fallback_n_items=unknown_n,
+            decision_rule=decision_rule,
         ),
         curve_choices,
     )
@@ -714,6 +736,26 @@ def _length_histograms(
         length_values[position, : len(values)] = values
         length_weights[position, : len(weights)] = weights
     return length_values, length_weights
+
+
+def _decision_rule_labels(
+    role: np.ndarray,
+    metric: np.ndarray,
+    modelled: np.ndarray,
+    curve_index: np.ndarray,
+    labels: list[str],
+) -> np.ndarray:
+    """``"<curve> <metric>"`` for modelled grades under an alternative decision rule whose
+    curve has a modelled plain grade (module docstring, "Decision rules"), else ``""``."""
+    grade = modelled & (role == "grade")
+    alternative = grade & np.isin(metric, list(ALTERNATIVE_DECISION_RULES))
+    plain = np.zeros(len(labels), dtype=bool)
+    plain[curve_index[grade & ~alternative]] = True
+    shifted = alternative & plain[curve_index]
+    out = np.full(len(role), "", dtype=object)
+    for row in np.flatnonzero(shifted):
+        out[row] = f"{labels[curve_index[row]]} {metric[row]}"
+    return out
 
 
 def _exclude_repeated_evidence(

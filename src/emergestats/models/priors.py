@@ -75,6 +75,10 @@ key                             what                                       defau
                                 log-probabilities (the argmax)             0.3)
 ``lure``                        extra pull of a plausible distractor       HalfNormal(0.5)
                                 (only with ``lure=True``)
+``rule_shift``                  shift of the grade's logit under another   Normal(0, 0.5)
+                                decision rule of the same outputs (e.g.
+                                lm-eval's ``acc_norm`` against ``acc``),
+                                per (curve, rule)
 ``distractor_concentration``    0 = wrong mass spread evenly over the      Beta(1.5, 6)
                                 distractors, 1 = all on one (Brier forms)
 ``rival_share``                 share of the mass not on the target that   Beta(2, 2)
@@ -123,6 +127,7 @@ DEFAULT_PRIORS: Final[dict[str, PriorSpec]] = {
     "item_sd_spread": {"dist": "LogNormal", "mu": math.log(0.2), "sigma": 0.5},
     "choice_noise": {"dist": "LogNormal", "mu": math.log(0.5), "sigma": 0.3},
     "lure": {"dist": "HalfNormal", "sigma": 0.5},
+    "rule_shift": {"dist": "Normal", "mu": 0.0, "sigma": 0.5},
     "distractor_concentration": {"dist": "Beta", "alpha": 1.5, "beta": 6.0},
     "rival_share": {"dist": "Beta", "alpha": 2.0, "beta": 2.0},
     "tokens_per_word": {"dist": "LogNormal", "mu": math.log(1.3), "sigma": 0.3},
