@@ -38,6 +38,7 @@ from emergestats.models.prepare import (
     ALTERNATIVE_DECISION_RULES,
     COUNT_ROLES,
     PreparedData,
+    decision_rule_label,
     prepare_evaluation,
 )
 from emergestats.models.priors import DEFAULT_PRIORS, PriorSpec
@@ -355,9 +356,14 @@ def _rule_shifts(
     fitted = fit_.prepared
     assert isinstance(fitted, PreparedData)
     fitted_obs = fitted.observations
-    estimated = [str(v) for v in post["decision_rule"].to_numpy()] if "rule_shift" in post else []
+    estimated = (
+        {str(v): i for i, v in enumerate(post["decision_rule"].to_numpy())}
+        if "rule_shift" in post
+        else {}
+    )
+    fitted_shifts = _values(post, "rule_shift") if estimated else None
     read_plain = {
-        f"{fitted.curve_labels[fitted.curve_index[row]]} {fitted_obs.metric[row]}"
+        decision_rule_label(fitted.curve_labels[fitted.curve_index[row]], fitted_obs.metric[row])
         for row in np.flatnonzero(
             fitted_obs.modelled
             & (fitted_obs.role == "grade")
@@ -369,9 +375,9 @@ def _rule_shifts(
     shifts = np.zeros((post.sizes["sample"], len(obs.score)))
     from_prior: dict[str, np.ndarray] = {}
     for row in np.flatnonzero(other_rule):
-        label = f"{fitted.curve_labels[curve_position[row]]} {obs.metric[row]}"
-        if label in estimated:
-            shifts[:, row] = _values(post, "rule_shift")[:, estimated.index(label)]
+        label = decision_rule_label(fitted.curve_labels[curve_position[row]], obs.metric[row])
+        if fitted_shifts is not None and label in estimated:
+            shifts[:, row] = fitted_shifts[:, estimated[label]]
         elif label not in read_plain:
             if label not in from_prior:
                 from_prior[label] = prior_draws(spec, post.sizes["sample"], rng)

@@ -754,8 +754,13 @@ def _decision_rule_labels(
     shifted = alternative & plain[curve_index]
     out = np.full(len(role), "", dtype=object)
     for row in np.flatnonzero(shifted):
-        out[row] = f"{labels[curve_index[row]]} {metric[row]}"
+        out[row] = decision_rule_label(labels[curve_index[row]], metric[row])
     return out
+
+
+def decision_rule_label(curve: str, metric: str) -> str:
+    """The label of a curve's grade under another decision rule: ``"<curve> <metric>"``."""
+    return f"{curve} {metric}"
 
 
 def _exclude_repeated_evidence(
