@@ -36,6 +36,9 @@ def test_ladder_log_likelihood_alone_predicts_every_other_metric() -> None:
             floor=True,
             random_seed=20261202,
             tune=2000,
+            # 2,000 draws: on 2026-12-07 one clean-clone CI run failed at R-hat 1.013 on the
+            # item sd at 1,000 (the same seed passed on rerun, in 4 earlier runs and at 2,000)
+            draws=2000,
             target_accept=0.99,
             adaptation="low_rank",
         )
