@@ -115,15 +115,6 @@ def _warn(message: str, *, warn: bool) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _task_effects(priors: dict[str, PriorSpec], centred: bool) -> Any:
-    """``task_sigma`` (dims ``param``) and ``task_effect`` (dims ``(task, param)``)."""
-    task_sigma = prior_variable("task_sigma", priors["task_sigma"], dims="param")
-    if centred:
-        return pm.Normal("task_effect", mu=0.0, sigma=task_sigma, dims=("task", "param"))
-    task_z = pm.Normal("task_effect_z", mu=0.0, sigma=1.0, dims=("task", "param"))
-    return pm.Deterministic("task_effect", task_z * task_sigma, dims=("task", "param"))
-
-
 def add_curve_population(
     *,
     family_index: np.ndarray,
@@ -195,13 +186,6 @@ def add_curve_population(
     the posterior sat the quadratic's slope was off by up to 1.4); the lines are now read at
     one and two prior sds either side and interpolated
     (:func:`emergestats.models.centering.line_sensitivity`).
-
-    With task effects, a pooled family's means are sampled less its curves' mean task effect
-    (``a_mu_shifted``, ``log_b_mu_shifted``; a shear of unit Jacobian): a curve's mean is the
-    family's plus its task's, so moving every task effect one way and every family mean the
-    other changes nothing the data see, a ridge only the priors close (ExpEmergence, 3 tasks
-    by 24 families fitted on Brier: R-hat 1.066 and bulk ESS 45 on ``task_effect``). Sheared,
-    that move is the task effects' alone.
     """
     task_centered = bool(np.all(centered)) if task_centered is None else task_centered
     n_curves = len(family_index)
@@ -229,10 +213,8 @@ def add_curve_population(
             units = curve_unit[family_of_curve == f]
             if units[0] >= 0 and (units == units[0]).all():
                 family_unit[f] = units[0]
-    task_effect = _task_effects(priors, task_centered) if task_effects else None
-    shear_tasks = task_effect is not None and len(pooled) > 0
-    a_mu_name = "a_mu_shifted" if (family_unit >= 0).any() or follows or shear_tasks else "a_mu"
-    log_b_mu_name = "log_b_mu_shifted" if follows or shear_tasks else "log_b_mu"
+    a_mu_name = "a_mu_shifted" if (family_unit >= 0).any() or follows else "a_mu"
+    log_b_mu_name = "log_b_mu_shifted" if follows else "log_b_mu"
     if len(pooled):
         model = pm.modelcontext(None)
         family_labels = model.coords.get("family")
@@ -247,19 +229,12 @@ def add_curve_population(
             family_shift: Any = pt.zeros(len(pooled))
             if (family_unit >= 0).any():
                 family_shift = deviation[family_unit[pooled]]
-            member = (family_of_curve[None, :] == pooled[:, None]).astype(float)
-            member /= member.sum(axis=1, keepdims=True)
             if follows:
                 # a family's means follow its curves' lines (on average) as the parameters move
+                member = (family_of_curve[None, :] == pooled[:, None]).astype(float)
+                member /= member.sum(axis=1, keepdims=True)
                 family_shift = family_shift - pt.dot(member, _line_change(follows, "a"))
                 family_shift_log_b = -pt.dot(member, _line_change(follows, "log_b"))
-            if task_effect is not None:
-                # a family's means less its curves' mean task effect (see the docstring)
-                family_shift = family_shift + pt.dot(member, task_effect[task_index, 0])
-                tasks_log_b = pt.dot(member, task_effect[task_index, 1])
-                family_shift_log_b = (
-                    tasks_log_b if family_shift_log_b is None else family_shift_log_b + tasks_log_b
-                )
             a_mu_shifted = pm.Normal(
                 a_mu_name, a_prior[0] + family_shift, a_prior[1], dims="family_pooled"
             )
@@ -313,7 +288,15 @@ def add_curve_population(
         # e.g. for its pointwise log-likelihood); emergestats.fit starts the sampler there
         pm.modelcontext(None).emergestats_start = start
 
-    if task_effect is not None:
+    if task_effects:
+        task_sigma = prior_variable("task_sigma", priors["task_sigma"], dims="param")
+        if task_centered:
+            task_effect = pm.Normal("task_effect", mu=0.0, sigma=task_sigma, dims=("task", "param"))
+        else:
+            task_z = pm.Normal("task_effect_z", mu=0.0, sigma=1.0, dims=("task", "param"))
+            task_effect = pm.Deterministic(
+                "task_effect", task_z * task_sigma, dims=("task", "param")
+            )
         mean_a = mean_a + task_effect[task_index, 0]
         mean_log_b = mean_log_b + task_effect[task_index, 1]
 
@@ -559,11 +542,11 @@ def _map_parameters_followed(
 ) -> dict[str, Any] | None:
     """The forward maps' parameters, made before the curves where some curve's line follows them.
 
-    Where a curve reads ``log CE`` only through the choice model's logit noise
-    (:func:`_through_choice_noise`), the noise must exist before the curves are made;
-    elsewhere the parameters are made with the likelihoods, as always (``None``).
+    Where a curve reads ``log CE`` only through the argmax (:func:`_argmax_only`), the
+    argmax noise must exist before the curves are made; elsewhere the parameters are made
+    with the likelihoods, as always (``None``).
     """
-    if needs_choice_noise(data.observations) and _through_choice_noise(data).any():
+    if needs_choice_noise(data.observations) and _argmax_only(data).any():
         return add_map_parameters(data.observations, priors, lure=lure, conversions=conversions)
     return None
 
@@ -573,19 +556,17 @@ def _line_change(follows: Sequence[LineFollow], which: str) -> Any:
     return sum(f.sensitivity.change(which, f.moved, backend=pt) for f in follows)
 
 
-def _through_choice_noise(data: PreparedData) -> np.ndarray:
-    """Curves every modelled row of which goes through the choice model's logit noise.
+def _argmax_only(data: PreparedData) -> np.ndarray:
+    """Curves every modelled row of which goes through the argmax of the choice model.
 
-    Their data read ``log CE`` only together with ``choice_noise``: the argmax (grades,
-    subset accuracies of choices), Brier scores and correct-choice log-likelihoods, which
-    are expectations over the same noise.
+    Their data read ``log CE`` only through the argmax noise (``choice_noise``); a curve with
+    a Brier score or a choice log-likelihood reads the correct choice's probability directly.
     """
     obs = data.observations
-    noisy = np.isin(obs.role, ("grade", "brier", "choice_log_likelihood"))
-    noisy |= (obs.role == "subset") & np.isfinite(obs.n_choices)
+    argmax = (obs.role == "grade") | ((obs.role == "subset") & np.isfinite(obs.n_choices))
     modelled = obs.modelled
     n_curves = len(data.curve_labels)
-    through = np.bincount(data.curve_index[modelled & noisy], minlength=n_curves)
+    through = np.bincount(data.curve_index[modelled & argmax], minlength=n_curves)
     every = np.bincount(data.curve_index[modelled], minlength=n_curves)
     return (every > 0) & (through == every)
 
@@ -597,10 +578,10 @@ def curves_follow(
 
     The item sd: only curves whose item sd their own data do not inform (it is the pooled
     median) follow it; a curve whose data inform its item sd reads its line jointly with it.
-    The logit noise (``choice_noise``, from ``params``): only curves whose every row goes
-    through it (:func:`_through_choice_noise`). Returns ``(item_sd or None, follows)``;
-    without a following curve the item sds are not made here (``None``:
-    :func:`add_cells_and_items` adds them after the cells, as always).
+    The argmax noise (``choice_noise``, from ``params``): only curves whose every row goes
+    through the argmax. Returns ``(item_sd or None, follows)``; without a following curve the
+    item sds are not made here (``None``: :func:`add_cells_and_items` adds them after the
+    cells, as always).
     """
     follows: list[LineFollow] = []
     informed = item_sd_informed(data)
@@ -614,7 +595,7 @@ def curves_follow(
             follows.append(LineFollow(moved=moved, sensitivity=sensitivity))
     noise = None if params is None else params.get("choice_noise")  # only where a curve needs it
     if noise is not None and _followable(priors["choice_noise"]):
-        sensitivity = line_sensitivity(data, priors, "choice_noise", _through_choice_noise(data))
+        sensitivity = line_sensitivity(data, priors, "choice_noise", _argmax_only(data))
         if sensitivity.following().any():
             moved = pt.log(noise) - float(priors["choice_noise"]["mu"])
             follows.append(LineFollow(moved=moved, sensitivity=sensitivity))

@@ -26,10 +26,9 @@ Continuous roles (log-likelihood, Brier, edit distance)
 
 Parameters created here (only where a role needs them)
 ------------------------------------------------------
-``choice_noise`` (Gumbel scale of the choices' logit noise, read by grades, Brier scores and
-choice log-likelihoods), ``lure`` (with ``lure=True``), ``rule_shift`` (dims
-``decision_rule``: the grade logit's shift under another decision rule of the same outputs,
-per labelled (curve, rule), :attr:`ObservationData.decision_rule`), ``rival_share``
+``choice_noise`` (Gumbel scale of the argmax), ``lure`` (with ``lure=True``), ``rule_shift``
+(dims ``decision_rule``: the grade logit's shift under another decision rule of the same
+outputs, per labelled (curve, rule), :attr:`ObservationData.decision_rule`), ``rival_share``
 (greedy match: the strongest rival continuation's share of the mass not on the target),
 ``distractor_concentration`` (mean and summed Brier forms), ``tokens_per_unit`` (dims
 ``unit``: tokens per word / per character for log-likelihoods and edit distances in those
@@ -68,15 +67,9 @@ def units_present(data: ObservationData) -> list[str]:
 
 
 def needs_choice_noise(data: ObservationData) -> bool:
-    """Whether any modelled row reads the choice model's logit noise.
-
-    Grades (the argmax), subset accuracies of choices, Brier scores and correct-choice
-    log-likelihoods (expectations over the same noise).
-    """
+    """Whether any modelled row goes through the argmax of the choice model."""
     subset = data.rows_of("subset")
-    noisy = ("grade", "brier", "choice_log_likelihood")
-    choices_subset = bool(np.isfinite(data.n_choices[subset]).any())
-    return any(len(data.rows_of(r)) for r in noisy) or choices_subset
+    return len(data.rows_of("grade")) > 0 or bool(np.isfinite(data.n_choices[subset]).any())
 
 
 def needs_lure(data: ObservationData) -> bool:
@@ -90,12 +83,9 @@ def needs_lure(data: ObservationData) -> bool:
 def shows_below_chance(data: ObservationData, *, z: float = 2.0) -> bool:
     """Whether some modelled choice row is worse than chance by more than ``z`` standard errors.
 
-    Grades (binomial standard error at chance) and correct-choice Brier scores above ``1 -
-    1/K`` (with the reported standard error where there is one, else none: any value past it
-    counts). Logit noise alone keeps the grade and the mean probability of the correct choice
-    at ``1/K`` for a model that knows nothing, while it raises its Brier score up to ``1 -
-    1/K`` (``E[(1 - q)^2] <= 1 - E[q]``) and lowers its log-likelihood without bound: a Brier
-    score beyond ``1 - 1/K`` needs the lure, a low log-likelihood does not. The mean and summed
+    Grades (binomial standard error at chance), correct-choice log-likelihoods (below ``-log
+    K``) and correct-choice Brier scores (above ``(1 - 1/K)^2``), with the reported standard
+    error where there is one (else none: any value past chance counts). The mean and summed
     Brier forms are not used: a concentrated wrong mass raises them without any lure. This is
     the rule of ``lure="auto"``: the lure is in the model only where the data show what only a
     lure can produce.
@@ -107,8 +97,11 @@ def shows_below_chance(data: ObservationData, *, z: float = 2.0) -> bool:
         grade_se = np.sqrt(chance * (1.0 - chance) / np.maximum(data.n_items, 1.0))
         below = np.zeros(len(data.role), dtype=bool)
         below |= (data.role == "grade") & (data.score < chance - z * grade_se)
+        below |= (data.role == "choice_log_likelihood") & (data.score < -np.log(k) - z * stderr)
         correct_form = data.brier_form == BRIER_FORMS.index("correct_choice")
-        below |= (data.role == "brier") & correct_form & (data.score > 1.0 - chance + z * stderr)
+        below |= (
+            (data.role == "brier") & correct_form & (data.score > (1.0 - chance) ** 2 + z * stderr)
+        )
     return bool(np.any(below & data.modelled & np.isfinite(k)))
 
 
@@ -193,12 +186,9 @@ def row_expectations(
             data.brier_form[rows],
             params.get("distractor_concentration", 0.0),
             params.get("lure", 0.0),
-            params["choice_noise"],
         )
     if role == "choice_log_likelihood":
-        return forward.choice_log_likelihood(
-            ce, item_sd, k_choices, params.get("lure", 0.0), params["choice_noise"]
-        )
+        return forward.choice_log_likelihood(ce, item_sd, k_choices, params.get("lure", 0.0))
     tokens, second = _tokens_per_item(data, rows, role, params)
     if role == "log_likelihood":
         return forward.log_likelihood(ce, item_sd, tokens, second)

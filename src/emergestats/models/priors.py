@@ -72,8 +72,7 @@ key                             what                                       defau
 ``item_sd_spread``              sd of ``log item_sd`` across curves        LogNormal(log 0.2,
                                                                            0.5)
 ``choice_noise``                Gumbel scale of item noise on choice       LogNormal(log 0.5,
-                                log-probabilities (the argmax, Brier       0.3)
-                                scores, choice log-likelihoods)
+                                log-probabilities (the argmax)             0.3)
 ``lure``                        extra pull of a plausible distractor       HalfNormal(0.5)
                                 (only with ``lure=True``)
 ``rule_shift``                  shift of the grade's logit under another   Normal(0, 0.5)
