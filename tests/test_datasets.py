@@ -153,6 +153,7 @@ def write_mirror(root: Path, folder: str, files: dict[str, bytes]) -> Path:
 def test_list_datasets_names_every_dataset() -> None:
     assert list_datasets() == [
         "bigbench-tasks",
+        "corpus",
         "expemergence",
         "ladder",
         "ladder-conv",
@@ -173,8 +174,8 @@ def test_unknown_name_lists_the_known_names(entry: Callable[..., object]) -> Non
     message = str(info.value)
     assert message.startswith("Unknown dataset 'pythai' (did you mean 'pythia'?)")
     assert message.endswith(
-        "the known datasets are bigbench-tasks, expemergence, ladder, ladder-conv, lm-eval-v0.3, "
-        "obsscaling, open-lm, pythia."
+        "the known datasets are bigbench-tasks, corpus, expemergence, ladder, ladder-conv, "
+        "lm-eval-v0.3, obsscaling, open-lm, pythia."
     )
 
 
@@ -785,6 +786,7 @@ def test_load_ladder_through_the_real_module(name: str, function: str, family: s
 
 def test_datasets_module_exports() -> None:
     assert set(datasets.__all__) == {
+        "CORPUS_DATASETS",
         "DATASETS",
         "DATA_DIR_VARIABLE",
         "CACHE_DIR_VARIABLE",

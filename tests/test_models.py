@@ -530,6 +530,9 @@ def test_builders_reject_bad_tables() -> None:
         warnings.simplefilter("error")
         with pytest.raises(ConfigError, match="n_ref"):
             build_smooth_model(make_table(), n_ref=-1.0)
+    # "auto" is es.fit's option; a builder says what to pass instead of failing on the string
+    with pytest.raises(ConfigError, match=r"lengths='auto'.*default_lengths\(table\)"):
+        build_smooth_model(make_table(), lengths="auto")  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------

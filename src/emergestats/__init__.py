@@ -17,16 +17,17 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
 if TYPE_CHECKING:
-    from emergestats import data, datasets, emergence, metrics, mirage, planning
+    from emergestats import corpus, data, datasets, emergence, metrics, mirage, planning
     from emergestats.inference.fit import Fit, fit
     from emergestats.mirage import jump_test
     from emergestats.planning import plan
 
-_SUBMODULES = ("data", "datasets", "emergence", "metrics", "mirage", "planning")
+_SUBMODULES = ("corpus", "data", "datasets", "emergence", "metrics", "mirage", "planning")
 
 __all__ = [
     "Fit",
     "__version__",
+    "corpus",
     "data",
     "datasets",
     "emergence",

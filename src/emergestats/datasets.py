@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CACHE_DIR_VARIABLE",
+    "CORPUS_DATASETS",
     "DATASETS",
     "DATA_DIR_VARIABLE",
     "Dataset",
@@ -353,6 +354,31 @@ DATASETS: dict[str, Dataset] = {
         ),
     )
 }
+
+#: The shared sources the ``corpus`` dataset stacks (:func:`emergestats.corpus.load_corpus`):
+#: every registered evaluation table read from files (the package's own ladders are not
+#: language models).
+CORPUS_DATASETS: tuple[str, ...] = (
+    "obsscaling",
+    "open-lm",
+    "expemergence",
+    "pythia",
+    "lm-eval-v0.3",
+)
+
+DATASETS["corpus"] = Dataset(
+    name="corpus",
+    description=(
+        "Every shared source's evaluation table at once (" + ", ".join(CORPUS_DATASETS) + "), "
+        "final training checkpoints only, each row's source in a 'dataset' column and its "
+        "family named '<dataset>/<family>' (emergestats.corpus)."
+    ),
+    citation="Cite each source it holds: "
+    + " ".join(DATASETS[name].citation for name in CORPUS_DATASETS),
+    source=None,
+    reader="emergestats.corpus:load_corpus",
+    files_hint="it reads the files of " + ", ".join(CORPUS_DATASETS),
+)
 """The datasets known by name. Treat as read-only."""
 
 
@@ -415,8 +441,11 @@ def path(name: str, *, verify: bool = True) -> Path:
     """
     dataset = _dataset(name)
     if dataset.source is None:
+        where = (
+            f"({dataset.files_hint})" if dataset.files_hint else "is embedded in the package and"
+        )
         raise ConfigError(
-            f"Dataset '{name}' is embedded in the package and has no folder of files; "
+            f"Dataset '{name}' {where} has no folder of files of its own; "
             f"read it with emergestats.datasets.load({name!r})."
         )
     mirror = os.environ.get(DATA_DIR_VARIABLE)

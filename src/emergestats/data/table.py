@@ -55,6 +55,10 @@ n_choices      float     number of choices of a multiple-choice task (every row 
                          log-likelihoods and Brier scores included); ``NaN`` for generated
                          answers or where unknown (``chance`` then tells it for grade and
                          accuracy rows)
+dataset        str       the source of a row in a table that stacks several
+                         (:func:`emergestats.corpus.load_corpus`); with two or more sources,
+                         each family belongs to one and the fits pool the families' means
+                         around their source's (:func:`emergestats.models.build_smooth_model`)
 ============== ========= =================================================================
 
 Brier scores come in three forms (:func:`brier_form`): BIG-bench's mean over the choices of an
@@ -124,12 +128,15 @@ OPTIONAL_EVALUATION_COLUMNS: Final[tuple[str, ...]] = (
     "score_stderr",
     "unit",
     "n_choices",
+    "dataset",
 )
 #: Values of the optional ``unit`` column (missing: ``<NA>``). ``byte`` is used only by the
 #: byte-level perplexities of lm-evaluation-harness (kind ``other``).
 UNITS: Final[tuple[str, ...]] = ("token", "word", "char", "byte")
 #: The forms a Brier score comes in; see :func:`brier_form`.
 BRIER_FORMS: Final[tuple[str, ...]] = ("mean", "sum", "correct_choice")
+#: Optional columns holding text (the rest hold numbers).
+_TEXT_OPTIONAL_COLUMNS: Final[tuple[str, ...]] = ("unit", "dataset")
 # Optional columns holding numbers (the rest hold text).
 _NUMERIC_OPTIONAL_COLUMNS: Final[tuple[str, ...]] = (
     "target_tokens",
@@ -303,8 +310,9 @@ def coerce_evaluation_table(df: pd.DataFrame) -> pd.DataFrame:
     for column in ("params", "score", "chance", *_NUMERIC_OPTIONAL_COLUMNS):
         if column in out.columns:
             out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
-    if "unit" in out.columns:
-        out["unit"] = _text_or_missing(out["unit"])
+    for column in _TEXT_OPTIONAL_COLUMNS:
+        if column in out.columns:
+            out[column] = _text_or_missing(out[column])
     for column in ("n_items", "step"):
         if column in out.columns:
             out[column] = pd.to_numeric(out[column], errors="coerce").astype("Int64")
@@ -482,7 +490,7 @@ def validate(df: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFram
                 rows=rows,
             )
     for column in OPTIONAL_EVALUATION_COLUMNS:
-        if column not in raw.columns or column in ("score_stderr", "unit"):
+        if column not in raw.columns or column in ("score_stderr", *_TEXT_OPTIONAL_COLUMNS):
             continue
         values = pd.to_numeric(raw[column], errors="coerce")
         bad = values.isna() & raw[column].notna()
@@ -739,7 +747,7 @@ def to_dataset(df: pd.DataFrame) -> xr.Dataset:
         "curve_index": ("obs", curve_index.astype(np.int64)),
     }
     for column in OPTIONAL_EVALUATION_COLUMNS:
-        if column in table.columns and column != "unit":
+        if column in table.columns and column not in _TEXT_OPTIONAL_COLUMNS:
             data_vars[column] = ("obs", table[column].to_numpy(dtype=float, na_value=np.nan))
     coords = {
         "obs": obs,
@@ -753,8 +761,9 @@ def to_dataset(df: pd.DataFrame) -> xr.Dataset:
         "family": ("curve", curves["family"].to_numpy(str)),
         "shots": ("curve", curves["shots"].to_numpy(np.int64)),
     }
-    if "unit" in table.columns:
-        coords["unit"] = ("obs", table["unit"].fillna("").to_numpy(str))
+    for column in _TEXT_OPTIONAL_COLUMNS:
+        if column in table.columns:
+            coords[column] = ("obs", table[column].fillna("").to_numpy(str))
     return xr.Dataset(data_vars, coords=coords)
 
 

@@ -168,6 +168,8 @@ UNJITTERED: Final[frozenset[str]] = frozenset(
         "a_mu_shifted",
         "log_b_mu",
         "log_b_mu_shifted",
+        "source_a_mu",
+        "source_log_b_mu",
         "cell_deviation",
         "cell_deviation_centred",
         "cell_z",

@@ -32,7 +32,9 @@ Population (partial pooling)
 ``(a_j, log_b_j)`` are bivariate normal around their family's mean (``a_mu``, ``log_b_mu``,
 dims ``family``) plus, where some task has several curves, a task effect (``task_effect``,
 dims ``(task, param)``, sd ``task_sigma``), with sds ``a_sigma``, ``log_b_sigma`` and
-correlation ``ab_corr``.
+correlation ``ab_corr``. A table stacking several sources (a ``dataset`` column naming two or
+more, :mod:`emergestats.corpus`) adds a level above the families: their means are pooled
+around their source's (``source_a_mu``, ``source_log_b_mu``, dims ``source``).
 
 Centred or non-centred, chosen by the data (:mod:`emergestats.models.centering`): per curve
 for ``a`` and for ``log b`` (centred where the rows pin them more sharply than the population
@@ -128,6 +130,7 @@ def add_curve_population(
     level_shift: tuple[np.ndarray, Any] | None = None,
     follows: Sequence[LineFollow] = (),
     reference: np.ndarray | None = None,
+    family_source: np.ndarray | None = None,
 ) -> tuple[Any, Any]:
     """Add ``a`` and ``b`` (dims ``curve``) and their population to the current model.
 
@@ -186,6 +189,16 @@ def add_curve_population(
     the posterior sat the quadratic's slope was off by up to 1.4); the lines are now read at
     one and two prior sds either side and interpolated
     (:func:`emergestats.models.centering.line_sensitivity`).
+
+    ``family_source`` (default none: one source) is, per family (in the order of the family
+    labels ``family_index`` points into), the position of its source (a table stacking several,
+    :mod:`emergestats.corpus`). The families' means are then pooled by source:
+    ``source_a_mu`` and ``source_log_b_mu`` (dims ``source``) are Normal around the means'
+    prior location with half its variance, and each family's means Normal around its source's
+    with the other half (a family of one curve integrates its means out around its source's).
+    The prior of any one family's means is unchanged; two families of one source are
+    correlated 0.5 a priori, so the data of a source's other families inform a family's level
+    and slope, and a source with many families pins its own. The split is fixed, not learned.
     """
     task_centered = bool(np.all(centered)) if task_centered is None else task_centered
     n_curves = len(family_index)
@@ -201,6 +214,23 @@ def add_curve_population(
     )
     mean_a: Any = pt.full(n_curves, a_prior[0])
     mean_log_b: Any = pt.full(n_curves, log_b_prior[0])
+    # where each family's means sit a priori, and how far from there: the prior's, or with
+    # sources (see the docstring) the source's means and half the prior's variance
+    family_a: Any = np.full(len(families), a_prior[0])
+    family_log_b: Any = np.full(len(families), log_b_prior[0])
+    family_sd = (a_prior[1], log_b_prior[1])
+    source_of_family: np.ndarray | None = None
+    if family_source is not None:
+        source_of_family = np.asarray(family_source)[families]
+        family_sd = (a_prior[1] / np.sqrt(2.0), log_b_prior[1] / np.sqrt(2.0))
+        family_a = pm.Normal("source_a_mu", a_prior[0], family_sd[0], dims="source")[
+            source_of_family
+        ]
+        family_log_b = pm.Normal("source_log_b_mu", log_b_prior[0], family_sd[1], dims="source")[
+            source_of_family
+        ]
+        mean_a = family_a[family_of_curve]
+        mean_log_b = family_log_b[family_of_curve]
     start: dict[str, np.ndarray] = {}
     curve_shift: Any = None
     family_unit = np.full(len(families), -1)
@@ -223,8 +253,10 @@ def add_curve_population(
             [family_labels[f] for f in families[pooled]] if family_labels else families[pooled],
         )
         family_shift_log_b: Any = None
-        if a_mu_name == "a_mu":
+        if a_mu_name == "a_mu" and family_source is None:
             a_mu = prior_variable("a_mu", priors["a_mu"], dims="family_pooled")
+        elif a_mu_name == "a_mu":
+            a_mu = pm.Normal("a_mu", family_a[pooled], family_sd[0], dims="family_pooled")
         else:
             family_shift: Any = pt.zeros(len(pooled))
             if (family_unit >= 0).any():
@@ -236,16 +268,20 @@ def add_curve_population(
                 family_shift = family_shift - pt.dot(member, _line_change(follows, "a"))
                 family_shift_log_b = -pt.dot(member, _line_change(follows, "log_b"))
             a_mu_shifted = pm.Normal(
-                a_mu_name, a_prior[0] + family_shift, a_prior[1], dims="family_pooled"
+                a_mu_name, family_a[pooled] + family_shift, family_sd[0], dims="family_pooled"
             )
             a_mu = pm.Deterministic("a_mu", a_mu_shifted - family_shift, dims="family_pooled")
-        if family_shift_log_b is None:
+        if family_shift_log_b is None and family_source is None:
             log_b_mu = prior_variable("log_b_mu", priors["log_b_mu"], dims="family_pooled")
+        elif family_shift_log_b is None:
+            log_b_mu = pm.Normal(
+                "log_b_mu", family_log_b[pooled], family_sd[1], dims="family_pooled"
+            )
         else:
             log_b_mu_shifted = pm.Normal(
                 log_b_mu_name,
-                log_b_prior[0] + family_shift_log_b,
-                log_b_prior[1],
+                family_log_b[pooled] + family_shift_log_b,
+                family_sd[1],
                 dims="family_pooled",
             )
             log_b_mu = pm.Deterministic(
@@ -266,14 +302,34 @@ def add_curve_population(
         a0, log_b0 = initial
         mean_a0 = np.full(n_curves, a_prior[0])
         mean_log_b0 = np.full(n_curves, log_b_prior[0])
+        if source_of_family is not None:
+            # each source's means start at the mean of its curves' readings
+            source_of_curve = source_of_family[family_of_curve]
+            sources = np.arange(int(np.max(family_source)) + 1)  # type: ignore[arg-type]
+            start["source_a_mu"] = np.array(
+                [
+                    a0[source_of_curve == s].mean() if (source_of_curve == s).any() else a_prior[0]
+                    for s in sources
+                ]
+            )
+            start["source_log_b_mu"] = np.array(
+                [
+                    log_b0[source_of_curve == s].mean()
+                    if (source_of_curve == s).any()
+                    else log_b_prior[0]
+                    for s in sources
+                ]
+            )
+            mean_a0 = start["source_a_mu"][source_of_curve]
+            mean_log_b0 = start["source_log_b_mu"][source_of_curve]
         if len(pooled):
             start[a_mu_name] = np.array([a0[family_of_curve == f].mean() for f in pooled])
             start[log_b_mu_name] = np.array([log_b0[family_of_curve == f].mean() for f in pooled])
             mean_a0[~solo] = start[a_mu_name][position[family_of_curve[~solo]]]
             mean_log_b0[~solo] = start[log_b_mu_name][position[family_of_curve[~solo]]]
         # the curves' prior sds at the spreads' medians (a solo family's adds its means' sd)
-        scale_a = np.hypot(np.exp(priors["a_sigma"].get("mu", 0.0)), solo * a_prior[1])
-        scale_log_b = np.hypot(np.exp(priors["log_b_sigma"].get("mu", 0.0)), solo * log_b_prior[1])
+        scale_a = np.hypot(np.exp(priors["a_sigma"].get("mu", 0.0)), solo * family_sd[0])
+        scale_log_b = np.hypot(np.exp(priors["log_b_sigma"].get("mu", 0.0)), solo * family_sd[1])
         start.update(
             {
                 "a_centred": (
@@ -302,8 +358,8 @@ def add_curve_population(
 
     # (a, log b) of a curve: bivariate normal around its mean; a solo family's curve adds the
     # prior variances of the family means it integrates out
-    var_a = a_sigma**2 + pt.as_tensor_variable(np.where(solo, a_prior[1] ** 2, 0.0))
-    var_log_b = log_b_sigma**2 + pt.as_tensor_variable(np.where(solo, log_b_prior[1] ** 2, 0.0))
+    var_a = a_sigma**2 + pt.as_tensor_variable(np.where(solo, family_sd[0] ** 2, 0.0))
+    var_log_b = log_b_sigma**2 + pt.as_tensor_variable(np.where(solo, family_sd[1] ** 2, 0.0))
     cov = corr * a_sigma * log_b_sigma
     shift_log_b: Any = None
     if follows:
@@ -915,6 +971,7 @@ def _add_curves(
         level_shift=conversions.level_shift,
         follows=follows,
         reference=centering["curve_reference"],
+        family_source=data.family_source,
     )
     stage = _CurveStage(
         conversions=conversions,

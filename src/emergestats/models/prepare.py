@@ -80,7 +80,7 @@ from emergestats.data.table import (
     validate,
 )
 from emergestats.data.table import brier_form as metric_brier_form
-from emergestats.errors import AssumptionWarning, ConfigError, DataFormatError
+from emergestats.errors import AssumptionWarning, ConfigError, DataFormatError, format_rows
 from emergestats.models.latent import centred_log_scale
 
 type LengthsMapping = Mapping[Any, Any]
@@ -309,6 +309,10 @@ class PreparedData:
     cell_x: np.ndarray
     observations: ObservationData
     curve_choices: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: Per family (``family_labels`` order), its source's position in ``source_labels``;
+    #: ``None`` unless the table's ``dataset`` column names two sources or more.
+    family_source: np.ndarray | None = None
+    source_labels: list[str] = field(default_factory=list)
 
     def coords(self) -> dict[str, Any]:
         """Model coordinates: ``curve``, ``obs``, ``cell``, ``family``, ``param``, ``task``."""
@@ -321,6 +325,8 @@ class PreparedData:
         }
         if self.task_effects:
             coords["task"] = self.task_labels
+        if self.family_source is not None:
+            coords["source"] = self.source_labels
         return coords
 
 
@@ -398,6 +404,14 @@ def prepare_evaluation(
         A token edit distance larger than the longest answer (wrong unit: set the ``unit``
         column to ``char`` or ``word``).
     """
+    if isinstance(lengths, str):
+        # ``es.fit(..., lengths="auto")`` resolves the name before it builds; a builder called
+        # directly gets the mapping, not the name (a str would be searched for tuple keys)
+        raise ConfigError(
+            f"lengths={lengths!r}: a model builder takes a mapping of answer lengths or None; "
+            "pass emergestats.data.default_lengths(table) for the lengths the package knows "
+            "(what es.fit(..., lengths='auto') does)"
+        )
     table = validate(table)
     dataset = to_dataset(table)
     labels = [str(v) for v in dataset["curve"].to_numpy()]
@@ -414,6 +428,7 @@ def prepare_evaluation(
 
     family_labels = sorted({str(f) for f in curves["family"]})
     family_index = np.array([family_labels.index(str(f)) for f in curves["family"]])
+    family_source, source_labels = family_sources(table, family_labels)
     task_labels = sorted({str(t) for t in curves["task"]})
     task_index = np.array([task_labels.index(str(t)) for t in curves["task"]])
     curves_per_task = np.bincount(task_index, minlength=len(task_labels))
@@ -464,7 +479,52 @@ def prepare_evaluation(
         cell_x=cell_x,
         observations=observations,
         curve_choices=curve_choices,
+        family_source=family_source,
+        source_labels=source_labels,
     )
+
+
+def family_sources(
+    table: pd.DataFrame, family_labels: list[str]
+) -> tuple[np.ndarray | None, list[str]]:
+    """Per family its source's position, and the sources (the ``dataset`` column).
+
+    ``(None, sources)`` without the column or with one source: there is no source level.
+
+    Raises
+    ------
+    DataFormatError
+        Some rows have no ``dataset`` while others do, or a family has rows of two sources (the
+        same family evaluated by two sources is two families: name them per source, as
+        :func:`emergestats.corpus.load_corpus` does).
+    """
+    if "dataset" not in table.columns:
+        return None, []
+    values = table["dataset"]
+    missing = values.isna().to_numpy()
+    if missing.all():
+        return None, []
+    if missing.any():
+        rows = np.flatnonzero(missing).tolist()
+        raise DataFormatError(
+            f"column 'dataset' is empty in {format_rows(rows)} but not in the others; give "
+            "every row its source, or drop the column",
+            column="dataset",
+            rows=rows,
+        )
+    sources = sorted({str(v) for v in values})
+    if len(sources) < 2:
+        return None, sources
+    per_family = values.astype(str).groupby(table["family"].astype(str).to_numpy()).unique()
+    mixed = [f"{f!r} ({', '.join(sorted(v))})" for f, v in per_family.items() if len(v) > 1]
+    if mixed:
+        raise DataFormatError(
+            f"{len(mixed)} families have rows of several datasets: {'; '.join(mixed[:5])}; a "
+            "family belongs to one source: name it per source (as "
+            "emergestats.corpus.load_corpus does: '<dataset>/<family>')",
+            column="dataset",
+        )
+    return np.array([sources.index(str(per_family[f][0])) for f in family_labels]), sources
 
 
 def _column(table: pd.DataFrame, name: str, dtype: Any = float) -> np.ndarray:
