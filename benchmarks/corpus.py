@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 import warnings
@@ -59,7 +58,13 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO))  # the sampling benchmark's shared measurements
 
-from sampling import _cpu_model, _error_line, _load_average, _posterior_summary  # noqa: E402
+from sampling import (  # noqa: E402
+    _cpu_model,
+    _load_average,
+    _posterior_summary,
+    markdown_table,
+    run_worker,
+)
 
 CONFIGS = ("default", "pymc")
 #: The package's default run: chains x (tuning + draws), for ``default_run_min``.
@@ -166,22 +171,7 @@ def run_one(config: str, args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
     }
     row: dict[str, Any] = {"config": config, "load_before": _load_average()}
-    try:
-        completed = subprocess.run(
-            [sys.executable, __file__, "--worker", json.dumps(request)],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=args.worker_timeout,
-        )
-    except subprocess.TimeoutExpired:
-        row["error"] = f"no result within --worker-timeout {args.worker_timeout:.0f} s"
-        return row
-    lines = [ln for ln in completed.stdout.splitlines() if ln.startswith("{")]
-    if completed.returncode != 0 or not lines:
-        row["error"] = _error_line(completed.stderr or completed.stdout)
-        return row
-    row.update(json.loads(lines[-1]))
+    row.update(run_worker(__file__, request, timeout=args.worker_timeout))
     return row
 
 
@@ -229,12 +219,7 @@ def format_table(rows: Sequence[dict[str, Any]], *, markdown: bool) -> str:
             "rss_mib": 0,
         }
     )
-    if not markdown:
-        return frame.to_string(index=False)
-    text = frame.astype(object).where(frame.notna(), "").astype(str)
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(row) + " |" for row in text.to_numpy().tolist()]
-    return "\n".join(lines)
+    return markdown_table(frame) if markdown else frame.to_string(index=False)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

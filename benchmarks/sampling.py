@@ -397,25 +397,38 @@ def run_one(config: str, n_tasks: int, args: argparse.Namespace) -> dict[str, An
     }
     load_before = _load_average()
     row: dict[str, Any] = {"tasks": n_tasks, "config": config}
+    row.update(run_worker(__file__, request, timeout=args.worker_timeout))
+    if "error" not in row:
+        row["load_before"] = load_before
+    return row
+
+
+def run_worker(script: str, request: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+    """``python script --worker JSON`` in a fresh subprocess: its last JSON line, or an error."""
     try:
         completed = subprocess.run(
-            [sys.executable, __file__, "--worker", json.dumps(request)],
+            [sys.executable, script, "--worker", json.dumps(request)],
             capture_output=True,
             text=True,
             check=False,
-            timeout=args.worker_timeout,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired:
         # subprocess.run kills the worker; a hung fit must not stop the other rows
-        row["error"] = f"no result within --worker-timeout {args.worker_timeout:.0f} s"
-        return row
+        return {"error": f"no result within --worker-timeout {timeout:.0f} s"}
     lines = [ln for ln in completed.stdout.splitlines() if ln.startswith("{")]
     if completed.returncode != 0 or not lines:
-        row["error"] = _error_line(completed.stderr or completed.stdout)
-        return row
-    row.update(json.loads(lines[-1]))
-    row["load_before"] = load_before
-    return row
+        return {"error": _error_line(completed.stderr or completed.stdout)}
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A frame as a Markdown table (pandas' to_markdown needs the optional ``tabulate``)."""
+    text = frame.astype(object).where(frame.notna(), "").astype(str)
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in text.to_numpy().tolist()]
+    return "\n".join(lines)
 
 
 def format_table(rows: Sequence[dict[str, Any]], *, markdown: bool) -> str:
@@ -471,11 +484,7 @@ def format_table(rows: Sequence[dict[str, Any]], *, markdown: bool) -> str:
         if column in frame.columns:  # rows with an error leave NaN: keep the others integers
             frame[column] = frame[column].astype("Int64")
     if markdown:
-        # pandas' to_markdown needs the optional `tabulate`; this table is simple enough
-        text = frame.astype(object).where(frame.notna(), "").astype(str)
-        lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-        lines += ["| " + " | ".join(row) + " |" for row in text.to_numpy().tolist()]
-        return "\n".join(lines)
+        return markdown_table(frame)
     return frame.to_string(index=False)
 
 
