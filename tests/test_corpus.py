@@ -230,10 +230,12 @@ def test_a_family_in_two_sources_or_a_source_missing_is_an_error() -> None:
     assert prepare_evaluation(one, warn=False).family_source is None
 
 
+@pytest.mark.slow
 def test_a_two_source_fit_keeps_the_source_level_through_save_and_predict(
     tmp_path: Path,
 ) -> None:
-    # plumbing only (tiny draws): the source means are sampled, saved, reloaded and predicted from
+    # plumbing (tiny draws), slow for its compile (20-70 s): the source means are sampled,
+    # saved, reloaded and predicted from
     table = _two_source_table()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
