@@ -303,23 +303,12 @@ def add_curve_population(
         mean_a0 = np.full(n_curves, a_prior[0])
         mean_log_b0 = np.full(n_curves, log_b_prior[0])
         if source_of_family is not None:
-            # each source's means start at the mean of its curves' readings
+            # each source's means start at the mean of its curves' readings (every source
+            # holds a family, so no count is 0)
             source_of_curve = source_of_family[family_of_curve]
-            sources = np.arange(int(np.max(family_source)) + 1)  # type: ignore[arg-type]
-            start["source_a_mu"] = np.array(
-                [
-                    a0[source_of_curve == s].mean() if (source_of_curve == s).any() else a_prior[0]
-                    for s in sources
-                ]
-            )
-            start["source_log_b_mu"] = np.array(
-                [
-                    log_b0[source_of_curve == s].mean()
-                    if (source_of_curve == s).any()
-                    else log_b_prior[0]
-                    for s in sources
-                ]
-            )
+            counts = np.bincount(source_of_curve)
+            start["source_a_mu"] = np.bincount(source_of_curve, weights=a0) / counts
+            start["source_log_b_mu"] = np.bincount(source_of_curve, weights=log_b0) / counts
             mean_a0 = start["source_a_mu"][source_of_curve]
             mean_log_b0 = start["source_log_b_mu"][source_of_curve]
         if len(pooled):
