@@ -354,6 +354,7 @@ DATASETS: dict[str, Dataset] = {
         ),
     )
 }
+"""The datasets known by name. Treat as read-only."""
 
 #: The shared sources the ``corpus`` dataset stacks (:func:`emergestats.corpus.load_corpus`):
 #: every registered evaluation table read from files (the package's own ladders are not
@@ -379,7 +380,6 @@ DATASETS["corpus"] = Dataset(
     reader="emergestats.corpus:load_corpus",
     files_hint="it reads the files of " + ", ".join(CORPUS_DATASETS),
 )
-"""The datasets known by name. Treat as read-only."""
 
 
 def list_datasets() -> list[str]:
