@@ -399,6 +399,69 @@ def test_save_and_load_round_trip(smooth_fit: Fit, tmp_path: Path) -> None:
     assert Fit.load(path, model="smooth").model_name == "smooth"
 
 
+def _guessing_table() -> pd.DataFrame:
+    """A 4-choice task whose weak models grade at chance with a Brier score worse than
+    chance's (confident guessing): accuracy and correct-choice Brier of the same outputs."""
+    rows = []
+    for i, size in enumerate(SIZES):
+        p = min(0.05 + 0.2 * i, 0.95)  # the share of items the model knows
+        common = {
+            "task": "quiz",
+            "subtask": "quiz",
+            "family": "fam",
+            "model": f"m{size:.0e}",
+            "params": size,
+            "shots": 0,
+            "n_items": 400,
+            "source": "test",
+        }
+        accuracy = 0.25 + 0.75 * p
+        brier = 0.65 * (1 - p) ** 1.5  # 0.60 at the smallest model: chance's is 0.5625
+        rows.append(
+            common
+            | {
+                "metric": "acc",
+                "metric_kind": "multiple_choice_grade",
+                "score": accuracy,
+                "chance": 0.25,
+            }
+        )
+        rows.append(
+            common
+            | {"metric": "tc_brier", "metric_kind": "brier", "score": brier, "chance": 0.5625}
+        )
+    table = pd.DataFrame(rows)
+    for column in ("task", "subtask", "family", "model", "metric", "metric_kind", "source"):
+        table[column] = table[column].astype(object)
+    table["n_items"] = table["n_items"].astype("Int64")
+    return table
+
+
+def test_a_fit_of_confident_guessing_keeps_its_noisy_probabilities(tmp_path: Path) -> None:
+    """``probability_noise`` is chosen from the data, stored, reloaded and used by
+    ``predict_table``: the same draws read noise-free predict a better (lower) Brier score."""
+    import dataclasses
+
+    table = _guessing_table()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = fit(table, random_seed=5, **TINY)
+    assert fitted.config.probability_noise is True
+    assert fitted.prepared.observations.probability_noise  # type: ignore[union-attr]
+    loaded = Fit.load(fitted.save(tmp_path / "fit.zarr"))
+    assert loaded.config == fitted.config
+    noise_free = dataclasses.replace(fitted.config, probability_noise=False)
+    assert noise_free.model_id != fitted.config.model_id
+    brier_rows = table[table["metric"] == "tc_brier"].reset_index(drop=True)
+    noisy = loaded.predict_table(brier_rows, random_seed=1)
+    as_if_calibrated = Fit(fitted.idata, config=noise_free, table=fitted.table).predict_table(
+        brier_rows, random_seed=1
+    )
+    # the weakest models' confident guesses: worse than the noise-free reading of the draws
+    assert noisy["mean"].iloc[0] > as_if_calibrated["mean"].iloc[0] + 0.01
+    assert noisy["mean"].mean() > as_if_calibrated["mean"].mean()
+
+
 def test_object_string_coordinates_survive_a_round_trip(smooth_fit: Fit, tmp_path: Path) -> None:
     # object-dtype labels (the ladder's curves) come back from Zarr as numpy StringDType, which
     # numpy cannot cast straight to fixed-width str: Fit.load crashed on a saved ladder fit

@@ -839,6 +839,72 @@ def test_lure_auto_is_in_the_model_only_where_a_choice_row_is_below_chance() -> 
         build_smooth_model(above, lure="sometimes")
 
 
+def test_probability_noise_auto_reads_confident_guessing_from_the_brier_scores() -> None:
+    """Grades at chance with a correct-choice Brier worse than chance's: the probabilities
+    carry the argmax's noise (no lure needed); beyond ``1 - 1/K`` only a lure can do it."""
+    kinds = (("multiple_choice_grade", "multiple_choice_grade"), ("tc_brier", "brier"))
+    table = make_table(kinds=kinds, chance=0.25, target_tokens=None)
+    smallest = table["params"] == SIZES[0]
+    brier = table["metric"] == "tc_brier"
+    table.loc[brier, "score"] = 0.4  # better than chance's 0.5625 everywhere
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        calibrated = build_smooth_model(table)
+        assert calibrated.emergestats_build["probability_noise"] is False
+        assert "choice_noise" in calibrated.named_vars  # the grades' argmax
+        guessing = table.copy()
+        guessing.loc[brier & smallest, "score"] = 0.65  # worse than (1 - 1/4)^2, under 3/4
+        model = build_smooth_model(guessing)
+        assert model.emergestats_build["probability_noise"] is True
+        assert model.emergestats_build["lure"] is False
+        # the same table without the rule reads it as a lure
+        forced = build_smooth_model(guessing, probability_noise=False)
+        assert forced.emergestats_build["lure"] is True
+        beyond = table.copy()
+        beyond.loc[brier & smallest, "score"] = 0.85  # worse than 1 - 1/4: a lure as well
+        model = build_smooth_model(beyond)
+        assert model.emergestats_build["probability_noise"] is True
+        assert model.emergestats_build["lure"] is True
+        # a Brier-only curve reads the noise only where the probabilities carry it
+        brier_only = guessing[guessing["metric"] == "tc_brier"]
+        assert "choice_noise" in build_smooth_model(brier_only).named_vars
+        assert (
+            "choice_noise" not in build_smooth_model(brier_only, probability_noise=False).named_vars
+        )
+    with pytest.raises(ConfigError, match="probability_noise must be True, False or 'auto'"):
+        build_smooth_model(table, probability_noise="sometimes")
+
+
+def test_the_noisy_probabilities_enter_the_brier_likelihood() -> None:
+    """With the flag the Brier rows' expectation is the noisy map at the model's noise."""
+    from emergestats.models import forward
+
+    kinds = (("tc_brier", "brier"),)
+    # a correct-choice Brier row's chance is (1 - 1/K)^2: four choices
+    table = make_table(kinds=kinds, chance=0.5625, target_tokens=None, tasks=("arith",))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = build_smooth_model(table, probability_noise=True)
+    data = prepare_evaluation(table, warn=False)
+    rows = np.asarray(model.coords["brier_obs"], dtype=int)
+    point = model.initial_point()
+    values = model.compile_fn(
+        [model["mu_brier"], model["log_ce"], model["item_sd"], model["choice_noise"]],
+        inputs=model.value_vars,
+        on_unused_input="ignore",
+    )(point)
+    mu, log_ce, item_sds, noise = (np.asarray(v, dtype=float) for v in values)
+    ce = np.exp(log_ce[data.cell_index[rows]])
+    item_sd = item_sds[data.curve_index[rows]]
+    k = data.observations.n_choices[rows]
+    form = data.observations.brier_form[rows]
+    assert np.all(k == 4.0) and np.all(form == 2)
+    expected, _ = forward.brier(ce, item_sd, k, form, 0.0, 0.0, float(noise))
+    noise_free, _ = forward.brier(ce, item_sd, k, form, 0.0, 0.0)
+    np.testing.assert_allclose(mu, expected, rtol=1e-8)
+    assert np.all(expected > noise_free)
+
+
 def test_a_curve_no_likelihood_row_informs_starts_off_zero_and_nutpie_can_start() -> None:
     # t2's accuracy rows have no known number of choices: left out of the likelihood, so its
     # curve and cells feel only their N(0, 1) priors, whose gradient at the start (z = 0) was

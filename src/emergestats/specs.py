@@ -34,7 +34,7 @@ from emergestats.errors import ConfigError
 
 BUILDERS = ("smooth", "broken", "item")
 _TOP_LEVEL = {"builder", "description", "options", "priors", "sampler"}
-_BUILDER_OPTIONS = {"floor", "centered", "n_ref", "lengths", "lure"}
+_BUILDER_OPTIONS = {"floor", "centered", "n_ref", "lengths", "lure", "probability_noise"}
 _SAMPLER_KEYS = {
     "name",
     "draws",

@@ -59,8 +59,9 @@ from emergestats.models.builders import (
     prepare_evaluation,
     prepare_items,
     smooth_model_from_prepared,
+    with_probability_noise,
 )
-from emergestats.models.likelihoods import resolve_lure
+from emergestats.models.likelihoods import resolve_lure, resolve_probability_noise
 from emergestats.models.priors import resolve_priors
 
 SAMPLERS: Final[tuple[str, ...]] = ("numpyro", "nutpie", "pymc")
@@ -100,8 +101,8 @@ DEFAULT_TARGET_ACCEPT: Final[dict[str, float]] = {"smooth": 0.95, "broken": 0.95
 DEFAULT_MAX_TREEDEPTH: Final[dict[str, int]] = {"smooth": 10, "broken": 10, "item": 10}
 
 _BUILDER_OPTIONS: Final[dict[str, tuple[str, ...]]] = {
-    "smooth": ("floor", "lengths", "n_ref", "centered", "lure"),
-    "broken": ("floor", "lengths", "n_ref", "centered", "lure"),
+    "smooth": ("floor", "lengths", "n_ref", "centered", "lure", "probability_noise"),
+    "broken": ("floor", "lengths", "n_ref", "centered", "lure", "probability_noise"),
     "item": ("n_ref",),
 }
 _SAMPLER_OPTIONS: Final[tuple[str, ...]] = (
@@ -391,12 +392,13 @@ class Fit:
                 if self.config.model == "item":
                     self._prepared = prepare_items(self.table, n_ref=self.n_ref, warn=False)
                 else:
-                    self._prepared = prepare_evaluation(
+                    prepared = prepare_evaluation(
                         self.table,
                         lengths=_lengths_from_json(self.config.lengths_json),
                         n_ref=self.n_ref,
                         warn=False,
                     )
+                    self._prepared = with_probability_noise(prepared, self.config.probability_noise)
         return self._prepared
 
     def build_model(self) -> pm.Model:
@@ -636,6 +638,7 @@ def _build(model: str, prepared: Any, config: FitConfig) -> pm.Model:
             floor=config.floor,
             centered=config.centered,
             lure=config.lure,
+            probability_noise=config.probability_noise,
         )
     return item_model_from_prepared(prepared, priors=config.priors)
 
@@ -663,6 +666,17 @@ def _resolve_lengths(table: pd.DataFrame, option: str) -> dict[Any, Any] | None:
         )
         return None
     return found or None
+
+
+def _resolve_choice_options(prepared: Any, options: Mapping[str, Any]) -> tuple[bool, bool]:
+    """``(probability_noise, lure)`` as flags from the options (``"auto"``: from the data)."""
+    if not isinstance(prepared, PreparedData):  # the item model has neither
+        return False, False
+    noisy = resolve_probability_noise(
+        options.get("probability_noise", "auto"), prepared.observations
+    )
+    lure = resolve_lure(options.get("lure", "auto"), prepared.observations, probability_noise=noisy)
+    return noisy, lure
 
 
 def _centered_option(value: Any) -> bool | None:
@@ -790,17 +804,15 @@ def fit(
         raise ConfigError(
             f"adaptation= is an option of the nutpie sampler; {sampler_name!r} has none"
         )
+    noisy, lure = _resolve_choice_options(prepared, builder_options)
     config = FitConfig(
         model=model,
         priors=resolved,
         n_ref=prepared.n_ref,
         floor=bool(builder_options.get("floor", False)),
         centered=_centered_option(builder_options.get("centered")),
-        lure=(
-            resolve_lure(builder_options.get("lure", "auto"), prepared.observations)
-            if isinstance(prepared, PreparedData)
-            else False
-        ),
+        lure=lure,
+        probability_noise=noisy,
         lengths_json=_lengths_to_json(builder_options.get("lengths")),
         sampler=sampler_name,
         draws=int(draws),
@@ -849,5 +861,9 @@ def fit(
     idata.attrs.update(config.to_attrs())
     idata["input_table"] = xr.DataTree(_table_to_dataset(stored_table))
     result = Fit(idata, config=config, table=stored_table)
-    result._prepared = prepared
+    result._prepared = (
+        with_probability_noise(prepared, config.probability_noise)
+        if isinstance(prepared, PreparedData)
+        else prepared
+    )
     return result

@@ -88,24 +88,27 @@ class FitConfig:
     spec_version: int
     table_hash: str
     sampler_options_json: str = "{}"
+    #: the Brier and choice log-likelihood rows read the argmax's logit noise (the builders'
+    #: ``probability_noise``; files saved before it existed were all fitted without)
+    probability_noise: bool = False
 
     @property
     def model_id(self) -> str:
         """Hash of everything that defines the model (not the sampler settings)."""
-        text = json.dumps(
-            {
-                "model": self.model,
-                "priors": priors_to_json(self.priors),
-                "n_ref": repr(self.n_ref),
-                "floor": self.floor,
-                "centered": self.centered,
-                "lure": self.lure,
-                "lengths": self.lengths_json,
-                "spec_version": self.spec_version,
-                "table": self.table_hash,
-            },
-            sort_keys=True,
-        )
+        defining: dict[str, Any] = {
+            "model": self.model,
+            "priors": priors_to_json(self.priors),
+            "n_ref": repr(self.n_ref),
+            "floor": self.floor,
+            "centered": self.centered,
+            "lure": self.lure,
+            "lengths": self.lengths_json,
+            "spec_version": self.spec_version,
+            "table": self.table_hash,
+        }
+        if self.probability_noise:  # only where set: the ids of earlier models stay as they were
+            defining["probability_noise"] = True
+        text = json.dumps(defining, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def to_attrs(self) -> dict[str, Any]:
@@ -116,6 +119,7 @@ class FitConfig:
             f"{_ATTR_PREFIX}floor": int(self.floor),
             f"{_ATTR_PREFIX}centered": -1 if self.centered is None else int(self.centered),
             f"{_ATTR_PREFIX}lure": int(self.lure),
+            f"{_ATTR_PREFIX}probability_noise": int(self.probability_noise),
             f"{_ATTR_PREFIX}lengths": self.lengths_json,
             f"{_ATTR_PREFIX}sampler": self.sampler,
             f"{_ATTR_PREFIX}draws": int(self.draws),
@@ -140,6 +144,7 @@ class FitConfig:
                 floor=bool(int(attrs[f"{_ATTR_PREFIX}floor"])),
                 centered=_centered_from_attr(int(attrs[f"{_ATTR_PREFIX}centered"])),
                 lure=bool(int(attrs[f"{_ATTR_PREFIX}lure"])),
+                probability_noise=bool(int(attrs.get(f"{_ATTR_PREFIX}probability_noise", 0))),
                 lengths_json=str(attrs[f"{_ATTR_PREFIX}lengths"]),
                 sampler=str(attrs[f"{_ATTR_PREFIX}sampler"]),
                 draws=int(attrs[f"{_ATTR_PREFIX}draws"]),

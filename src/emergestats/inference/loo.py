@@ -353,7 +353,12 @@ def _exact_loo_cell(fit_: Fit, cell: int) -> float:
     table = fit_.table.drop(index=list(rows)).reset_index(drop=True)
     options: dict[str, Any] = {"n_ref": config.n_ref}
     if config.model != "item":
-        options.update(floor=config.floor, centered=config.centered, lure=config.lure)
+        options.update(
+            floor=config.floor,
+            centered=config.centered,
+            lure=config.lure,
+            probability_noise=config.probability_noise,
+        )
     lengths = _lengths_from_json(config.lengths_json)
     if lengths:
         options["lengths"] = lengths

@@ -30,7 +30,7 @@ import pandas as pd
 import xarray as xr
 
 from emergestats.errors import AssumptionWarning, ConfigError
-from emergestats.models.builders import PreparedItems
+from emergestats.models.builders import PreparedItems, with_probability_noise
 from emergestats.models.forward import QUADRATURE_NODES
 from emergestats.models.latent import P_MAX, P_MIN, broken_log_cross_entropy, log_cross_entropy
 from emergestats.models.likelihoods import UNIT_PRIORS, continuous_sd, row_expectations
@@ -143,6 +143,8 @@ def predict_rows(
             lengths=lengths if lengths is not None else fit_.lengths,
             n_ref=fitted.n_ref,
         )
+    # the rows are read as the fit read its own (e.g. probabilities with the logit noise)
+    new = with_probability_noise(new, fit_.config.probability_noise)
     # what the predicted rows lack and had assumed for them (answer lengths, k, n_items) is
     # said; the likelihood's notes (rows left out of a fit) do not concern a prediction
     for caught_warning in caught:

@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import numpy as np
@@ -75,11 +75,13 @@ from emergestats.models.centering import LineSensitivity, choose_centering, line
 from emergestats.models.forward import grade_logit
 from emergestats.models.latent import P_MIN, broken_log_cross_entropy, log_cross_entropy
 from emergestats.models.likelihoods import (
+    PROBABILITY_ROLES,
     add_map_parameters,
     add_metric_likelihoods,
     add_unit_conversions,
     needs_choice_noise,
     resolve_lure,
+    resolve_probability_noise,
 )
 from emergestats.models.prepare import (
     LengthsMapping,
@@ -587,11 +589,11 @@ def _map_parameters_followed(
 ) -> dict[str, Any] | None:
     """The forward maps' parameters, made before the curves where some curve's line follows them.
 
-    Where a curve reads ``log CE`` only through the argmax (:func:`_argmax_only`), the
-    argmax noise must exist before the curves are made; elsewhere the parameters are made
-    with the likelihoods, as always (``None``).
+    Where a curve reads ``log CE`` only through the choices' logit noise
+    (:func:`_through_choice_noise`), the noise must exist before the curves are made;
+    elsewhere the parameters are made with the likelihoods, as always (``None``).
     """
-    if needs_choice_noise(data.observations) and _argmax_only(data).any():
+    if needs_choice_noise(data.observations) and _through_choice_noise(data).any():
         return add_map_parameters(data.observations, priors, lure=lure, conversions=conversions)
     return None
 
@@ -601,17 +603,22 @@ def _line_change(follows: Sequence[LineFollow], which: str) -> Any:
     return sum(f.sensitivity.change(which, f.moved, backend=pt) for f in follows)
 
 
-def _argmax_only(data: PreparedData) -> np.ndarray:
-    """Curves every modelled row of which goes through the argmax of the choice model.
+def _through_choice_noise(data: PreparedData) -> np.ndarray:
+    """Curves every modelled row of which reads the choices' logit noise.
 
-    Their data read ``log CE`` only through the argmax noise (``choice_noise``); a curve with
-    a Brier score or a choice log-likelihood reads the correct choice's probability directly.
+    Their data read ``log CE`` only together with the noise (``choice_noise``): through the
+    argmax (grades, subset accuracies of choices) and, where the probabilities carry the noise
+    too (:attr:`~emergestats.models.prepare.ObservationData.probability_noise`), through
+    Brier scores and correct-choice log-likelihoods. Otherwise a curve with a Brier score or
+    a choice log-likelihood reads the correct choice's probability directly.
     """
     obs = data.observations
-    argmax = (obs.role == "grade") | ((obs.role == "subset") & np.isfinite(obs.n_choices))
+    noisy = (obs.role == "grade") | ((obs.role == "subset") & np.isfinite(obs.n_choices))
+    if obs.probability_noise:
+        noisy |= np.isin(obs.role, PROBABILITY_ROLES)
     modelled = obs.modelled
     n_curves = len(data.curve_labels)
-    through = np.bincount(data.curve_index[modelled & argmax], minlength=n_curves)
+    through = np.bincount(data.curve_index[modelled & noisy], minlength=n_curves)
     every = np.bincount(data.curve_index[modelled], minlength=n_curves)
     return (every > 0) & (through == every)
 
@@ -623,10 +630,10 @@ def curves_follow(
 
     The item sd: only curves whose item sd their own data do not inform (it is the pooled
     median) follow it; a curve whose data inform its item sd reads its line jointly with it.
-    The argmax noise (``choice_noise``, from ``params``): only curves whose every row goes
-    through the argmax. Returns ``(item_sd or None, follows)``; without a following curve the
-    item sds are not made here (``None``: :func:`add_cells_and_items` adds them after the
-    cells, as always).
+    The logit noise (``choice_noise``, from ``params``): only curves whose every row reads it
+    (:func:`_through_choice_noise`). Returns ``(item_sd or None, follows)``; without a
+    following curve the item sds are not made here (``None``: :func:`add_cells_and_items`
+    adds them after the cells, as always).
     """
     follows: list[LineFollow] = []
     informed = item_sd_informed(data)
@@ -640,7 +647,7 @@ def curves_follow(
             follows.append(LineFollow(moved=moved, sensitivity=sensitivity))
     noise = None if params is None else params.get("choice_noise")  # only where a curve needs it
     if noise is not None and _followable(priors["choice_noise"]):
-        sensitivity = line_sensitivity(data, priors, "choice_noise", _argmax_only(data))
+        sensitivity = line_sensitivity(data, priors, "choice_noise", _through_choice_noise(data))
         if sensitivity.following().any():
             moved = pt.log(noise) - float(priors["choice_noise"]["mu"])
             follows.append(LineFollow(moved=moved, sensitivity=sensitivity))
@@ -845,6 +852,7 @@ def _record_build(
     lengths: LengthsMapping | None,
     centered: bool | None,
     lure: bool,
+    probability_noise: bool,
 ) -> pm.Model:
     """Record how a model was built, so :func:`emergestats.fit` can take the model itself."""
     model.emergestats_build = {
@@ -855,8 +863,20 @@ def _record_build(
         "n_ref": data.n_ref,
         "centered": centered,
         "lure": lure,
+        "probability_noise": probability_noise,
     }
     return model
+
+
+def with_probability_noise(data: PreparedData, probability_noise: bool) -> PreparedData:
+    """``data`` whose Brier and choice log-likelihood rows read the logit noise, or not.
+
+    A shallow copy (the arrays are shared); ``data`` itself is unchanged.
+    """
+    if data.observations.probability_noise == probability_noise:
+        return data
+    observations = replace(data.observations, probability_noise=bool(probability_noise))
+    return replace(data, observations=observations)
 
 
 def _centering(
@@ -883,6 +903,7 @@ def build_smooth_model(
     lengths: LengthsMapping | None = None,
     centered: bool | None = None,
     lure: bool | str = "auto",
+    probability_noise: bool | str = "auto",
 ) -> pm.Model:
     """Smooth power law in the per-token cross-entropy, all curves and metrics in one model.
 
@@ -906,6 +927,14 @@ def build_smooth_model(
         :mod:`emergestats.models.forward`: grade, Brier and choice log-likelihood alike).
         ``"auto"`` (default): where some choice row of the table is below chance by more than
         two standard errors (:func:`emergestats.models.likelihoods.shows_below_chance`).
+    probability_noise
+        Let the probabilities on the choices (Brier scores, the correct choice's
+        log-likelihood) carry the same logit noise (``choice_noise``) as the argmax: a model
+        that knows nothing then grades at chance but guesses confidently, its Brier score worse
+        than chance's (:mod:`emergestats.models.forward`). ``"auto"`` (default): where some
+        correct-choice Brier score or log-likelihood is worse than chance's by more than two
+        standard errors (:func:`emergestats.models.likelihoods.shows_confident_guessing`);
+        a calibrated classifier's probabilities (the ladders') are read noise-free.
 
     Returns
     -------
@@ -918,11 +947,17 @@ def build_smooth_model(
     """
     data = prepare_evaluation(table, lengths=lengths, n_ref=n_ref)
     resolved = resolve_priors(priors)
-    lure = resolve_lure(lure, data.observations)
+    noisy = resolve_probability_noise(probability_noise, data.observations)
+    lure = resolve_lure(lure, data.observations, probability_noise=noisy)
     model = smooth_model_from_prepared(
-        data, priors=resolved, floor=floor, centered=centered, lure=lure
+        data,
+        priors=resolved,
+        floor=floor,
+        centered=centered,
+        lure=lure,
+        probability_noise=noisy,
     )
-    return _record_build(model, "smooth", resolved, data, floor, lengths, centered, lure)
+    return _record_build(model, "smooth", resolved, data, floor, lengths, centered, lure, noisy)
 
 
 @dataclass(frozen=True)
@@ -1027,8 +1062,10 @@ def smooth_model_from_prepared(
     floor: bool = False,
     centered: bool | None = None,
     lure: bool = False,
+    probability_noise: bool = False,
 ) -> pm.Model:
     """:func:`build_smooth_model` on already prepared data."""
+    data = with_probability_noise(data, probability_noise)
     centering = _centering(data, centered, priors)
     with pm.Model(coords=data.coords()) as model:
         a, b, stage = _add_curves(data, priors, centering, lure)
@@ -1067,6 +1104,7 @@ def build_broken_model(
     lengths: LengthsMapping | None = None,
     centered: bool | None = None,
     lure: bool | str = "auto",
+    probability_noise: bool | str = "auto",
 ) -> pm.Model:
     """Broken power law: the smooth model plus a smooth but sharp break per curve.
 
@@ -1092,11 +1130,17 @@ def build_broken_model(
     """
     data = prepare_evaluation(table, lengths=lengths, n_ref=n_ref)
     resolved = resolve_priors(priors)
-    lure = resolve_lure(lure, data.observations)
+    noisy = resolve_probability_noise(probability_noise, data.observations)
+    lure = resolve_lure(lure, data.observations, probability_noise=noisy)
     model = broken_model_from_prepared(
-        data, priors=resolved, floor=floor, centered=centered, lure=lure
+        data,
+        priors=resolved,
+        floor=floor,
+        centered=centered,
+        lure=lure,
+        probability_noise=noisy,
     )
-    return _record_build(model, "broken", resolved, data, floor, lengths, centered, lure)
+    return _record_build(model, "broken", resolved, data, floor, lengths, centered, lure, noisy)
 
 
 def broken_model_from_prepared(
@@ -1106,8 +1150,10 @@ def broken_model_from_prepared(
     floor: bool = False,
     centered: bool | None = None,
     lure: bool = False,
+    probability_noise: bool = False,
 ) -> pm.Model:
     """:func:`build_broken_model` on already prepared data."""
+    data = with_probability_noise(data, probability_noise)
     low, high = break_bounds(data, priors)
     width = float(priors["break_width"]["value"])
     if width <= 0:

@@ -26,10 +26,12 @@ Continuous roles (log-likelihood, Brier, edit distance)
 
 Parameters created here (only where a role needs them)
 ------------------------------------------------------
-``choice_noise`` (Gumbel scale of the argmax), ``lure`` (with ``lure=True``), ``rule_shift``
-(dims ``decision_rule``: the grade logit's shift under another decision rule of the same
-outputs, per labelled (curve, rule), :attr:`ObservationData.decision_rule`), ``rival_share``
-(greedy match: the strongest rival continuation's share of the mass not on the target),
+``choice_noise`` (Gumbel scale of the argmax's logit noise, which the Brier and choice
+log-likelihood maps read too where :attr:`ObservationData.probability_noise` is set),
+``lure`` (with ``lure=True``), ``rule_shift`` (dims ``decision_rule``: the grade logit's shift
+under another decision rule of the same outputs, per labelled (curve, rule),
+:attr:`ObservationData.decision_rule`), ``rival_share`` (greedy match: the strongest rival
+continuation's share of the mass not on the target),
 ``distractor_concentration`` (mean and summed Brier forms), ``tokens_per_unit`` (dims
 ``unit``: tokens per word / per character for log-likelihoods and edit distances in those
 units; free ``tokens_per_unit_z``, made before the curves by :func:`add_unit_conversions`).
@@ -39,7 +41,7 @@ Every probability entering a likelihood is clipped to ``[1e-12, 1 - 1e-12]``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pymc as pm
@@ -66,10 +68,21 @@ def units_present(data: ObservationData) -> list[str]:
     return [u for u in UNIT_PRIORS if u in present]
 
 
+#: Roles whose expectation reads the choices' probabilities (with ``probability_noise``, their
+#: logit noise).
+PROBABILITY_ROLES: Final[tuple[str, ...]] = ("brier", "choice_log_likelihood")
+
+
 def needs_choice_noise(data: ObservationData) -> bool:
-    """Whether any modelled row goes through the argmax of the choice model."""
+    """Whether any modelled row reads the choices' logit noise.
+
+    Grades and subset accuracies of choices (the argmax) always; where the data's
+    ``probability_noise`` is set, the Brier scores and correct-choice log-likelihoods too.
+    """
     subset = data.rows_of("subset")
-    return len(data.rows_of("grade")) > 0 or bool(np.isfinite(data.n_choices[subset]).any())
+    if len(data.rows_of("grade")) > 0 or bool(np.isfinite(data.n_choices[subset]).any()):
+        return True
+    return data.probability_noise and any(len(data.rows_of(r)) for r in PROBABILITY_ROLES)
 
 
 def needs_lure(data: ObservationData) -> bool:
@@ -80,35 +93,86 @@ def needs_lure(data: ObservationData) -> bool:
     return len(rows) > 0 or bool(np.isfinite(data.n_choices[subset]).any())
 
 
-def shows_below_chance(data: ObservationData, *, z: float = 2.0) -> bool:
-    """Whether some modelled choice row is worse than chance by more than ``z`` standard errors.
+def _choice_rows_past_chance(data: ObservationData, z: float) -> dict[str, np.ndarray]:
+    """Per criterion, the modelled choice rows past chance by more than ``z`` standard errors.
 
-    Grades (binomial standard error at chance), correct-choice log-likelihoods (below ``-log
-    K``) and correct-choice Brier scores (above ``(1 - 1/K)^2``), with the reported standard
-    error where there is one (else none: any value past chance counts). The mean and summed
-    Brier forms are not used: a concentrated wrong mass raises them without any lure. This is
-    the rule of ``lure="auto"``: the lure is in the model only where the data show what only a
-    lure can produce.
+    ``grade``: below ``1/K`` (binomial standard error at chance); ``log_likelihood``: a
+    correct-choice log-likelihood below ``-log K``; ``brier``: a correct-choice Brier score
+    above ``(1 - 1/K)^2``; ``brier_beyond_guessing``: above ``1 - 1/K``. The reported standard
+    error is used where there is one (else none: any value past the bound counts). The mean and
+    summed Brier forms are not used: a concentrated wrong mass raises them without either.
     """
     k = data.n_choices
     stderr = np.nan_to_num(data.stderr, nan=0.0)
+    usable = data.modelled & np.isfinite(k)
     with np.errstate(invalid="ignore", divide="ignore"):
         chance = 1.0 / k
         grade_se = np.sqrt(chance * (1.0 - chance) / np.maximum(data.n_items, 1.0))
-        below = np.zeros(len(data.role), dtype=bool)
-        below |= (data.role == "grade") & (data.score < chance - z * grade_se)
-        below |= (data.role == "choice_log_likelihood") & (data.score < -np.log(k) - z * stderr)
-        correct_form = data.brier_form == BRIER_FORMS.index("correct_choice")
-        below |= (
-            (data.role == "brier") & correct_form & (data.score > (1.0 - chance) ** 2 + z * stderr)
+        correct_brier = (data.role == "brier") & (
+            data.brier_form == BRIER_FORMS.index("correct_choice")
         )
-    return bool(np.any(below & data.modelled & np.isfinite(k)))
+        return {
+            "grade": usable & (data.role == "grade") & (data.score < chance - z * grade_se),
+            "log_likelihood": usable
+            & (data.role == "choice_log_likelihood")
+            & (data.score < -np.log(k) - z * stderr),
+            "brier": usable & correct_brier & (data.score > (1.0 - chance) ** 2 + z * stderr),
+            "brier_beyond_guessing": usable
+            & correct_brier
+            & (data.score > 1.0 - chance + z * stderr),
+        }
 
 
-def resolve_lure(option: bool | str, data: ObservationData) -> bool:
+def shows_confident_guessing(data: ObservationData, *, z: float = 2.0) -> bool:
+    """Whether some probability on the choices is worse than chance's by more than ``z`` SEs.
+
+    A correct-choice log-likelihood below ``-log K`` or a correct-choice Brier score above
+    ``(1 - 1/K)^2``. Noise-free probabilities can be that bad only through a lure pulling the
+    mean probability below ``1/K``; a model whose logits carry noise reaches them while it
+    still grades at chance and puts ``1/K`` on the right choice on average
+    (:mod:`emergestats.models.forward`). This is the rule of ``probability_noise="auto"``: the
+    probabilities carry the argmax's noise only where the data show worse-than-chance
+    probabilities; a calibrated classifier's do not (the ladders').
+    """
+    past = _choice_rows_past_chance(data, z)
+    return bool(past["log_likelihood"].any() or past["brier"].any())
+
+
+def shows_below_chance(
+    data: ObservationData, *, z: float = 2.0, probability_noise: bool = False
+) -> bool:
+    """Whether some modelled choice row is worse than chance by more than ``z`` standard errors.
+
+    Grades (binomial standard error at chance) always. Without ``probability_noise``, also
+    correct-choice log-likelihoods below ``-log K`` and correct-choice Brier scores above
+    ``(1 - 1/K)^2``. With it, logit noise alone keeps the grade and the mean probability of
+    the correct choice at ``1/K`` for a model that knows nothing while it raises its Brier
+    score towards ``1 - 1/K`` (``E[(1 - q)^2] <= 1 - E[q]``) and lowers its log-likelihood
+    without bound: there only a Brier score beyond ``1 - 1/K`` counts. This is the rule of
+    ``lure="auto"``: the lure is in the model only where the data show what only a lure can
+    produce.
+    """
+    past = _choice_rows_past_chance(data, z)
+    if probability_noise:
+        return bool(past["grade"].any() or past["brier_beyond_guessing"].any())
+    return bool(past["grade"].any() or past["log_likelihood"].any() or past["brier"].any())
+
+
+def resolve_probability_noise(option: bool | str, data: ObservationData) -> bool:
+    """The ``probability_noise`` option as a flag (``"auto"``: :func:`shows_confident_guessing`)."""
+    if option == "auto":
+        return shows_confident_guessing(data)
+    if isinstance(option, bool):
+        return option
+    raise ConfigError(f"probability_noise must be True, False or 'auto', not {option!r}")
+
+
+def resolve_lure(
+    option: bool | str, data: ObservationData, *, probability_noise: bool = False
+) -> bool:
     """The ``lure`` option as a flag: ``"auto"`` is :func:`shows_below_chance` of the data."""
     if option == "auto":
-        return shows_below_chance(data)
+        return shows_below_chance(data, probability_noise=probability_noise)
     if isinstance(option, bool):
         return option
     raise ConfigError(f"lure must be True, False or 'auto', not {option!r}")
@@ -186,9 +250,16 @@ def row_expectations(
             data.brier_form[rows],
             params.get("distractor_concentration", 0.0),
             params.get("lure", 0.0),
+            params["choice_noise"] if data.probability_noise else None,
         )
     if role == "choice_log_likelihood":
-        return forward.choice_log_likelihood(ce, item_sd, k_choices, params.get("lure", 0.0))
+        return forward.choice_log_likelihood(
+            ce,
+            item_sd,
+            k_choices,
+            params.get("lure", 0.0),
+            params["choice_noise"] if data.probability_noise else None,
+        )
     tokens, second = _tokens_per_item(data, rows, role, params)
     if role == "log_likelihood":
         return forward.log_likelihood(ce, item_sd, tokens, second)

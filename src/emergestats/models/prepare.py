@@ -260,6 +260,10 @@ class ObservationData:
     #: Per row, ``"<curve> <metric>"`` for a grade under an alternative decision rule whose
     #: curve also has a plain grade in the likelihood (the rule's shift), else ``""``.
     decision_rule: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    #: Whether the Brier and choice log-likelihood rows read the choices' logit noise
+    #: (``choice_noise``) as the argmax does: the model builders' ``probability_noise``
+    #: option, set by them (:func:`emergestats.models.likelihoods.shows_confident_guessing`).
+    probability_noise: bool = False
 
     def rows_of(self, role: str) -> np.ndarray:
         """Row positions of a role that are in the likelihood."""

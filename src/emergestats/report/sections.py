@@ -491,6 +491,7 @@ def config_section(analysis: Analysis) -> dict[str, Any]:
             "floor": config.floor,
             "centered": "chosen from the data" if config.centered is None else config.centered,
             "lure": config.lure,
+            "probability_noise": config.probability_noise,
             "sampler_options": json.loads(config.sampler_options_json),
             "priors": json.loads(priors_to_json(config.priors)),
             "lengths": "per-item lengths of the task definitions"
