@@ -1174,3 +1174,25 @@ def test_lines_follow_only_a_log_normal_parameter(key: str) -> None:
     assert type(plain[key].owner.op).__name__ == "HalfNormalRV"
     point = plain.initial_point()
     assert np.isfinite(plain.compile_logp()(point))
+
+
+def test_confident_guessing_is_read_in_expemergence_and_not_in_the_ladders(
+    data_dir: object,
+) -> None:
+    """The rule of ``probability_noise="auto"`` on real tables: ExpEmergence's weak models
+    have a correct-choice Brier worse than chance's; the ladders' classifiers do not."""
+    import emergestats as es
+    from emergestats.ladder import load_conv_ladder_evaluations, load_ladder_evaluations
+    from emergestats.models.likelihoods import shows_below_chance, shows_confident_guessing
+
+    for ladder in (load_ladder_evaluations(), load_conv_ladder_evaluations()):
+        observations = prepare_evaluation(ladder, warn=False).observations
+        assert not shows_confident_guessing(observations)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the reader's notes on its rows
+        table = es.datasets.load("expemergence")
+    overall = table[table["subtask"] == table["task"]]
+    observations = prepare_evaluation(overall, warn=False).observations
+    assert shows_confident_guessing(observations)
+    # grades below chance and Brier scores beyond 1 - 1/K: a lure besides the noise
+    assert shows_below_chance(observations, probability_noise=True)

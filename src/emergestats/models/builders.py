@@ -843,6 +843,35 @@ def item_sd_informed(data: PreparedData) -> np.ndarray:
     return informed | item_sd_reported(data)
 
 
+def _build_from_table(
+    builder: str,
+    table: pd.DataFrame,
+    *,
+    priors: Mapping[str, Mapping[str, Any]] | None,
+    n_ref: float | None,
+    floor: bool,
+    lengths: LengthsMapping | None,
+    centered: bool | None,
+    lure: bool | str,
+    probability_noise: bool | str,
+) -> pm.Model:
+    """Prepare ``table``, resolve the ``"auto"`` options from it, build and record the model."""
+    data = prepare_evaluation(table, lengths=lengths, n_ref=n_ref)
+    resolved = resolve_priors(priors)
+    noisy = resolve_probability_noise(probability_noise, data.observations)
+    lure_flag = resolve_lure(lure, data.observations, probability_noise=noisy)
+    build = smooth_model_from_prepared if builder == "smooth" else broken_model_from_prepared
+    model = build(
+        data,
+        priors=resolved,
+        floor=floor,
+        centered=centered,
+        lure=lure_flag,
+        probability_noise=noisy,
+    )
+    return _record_build(model, builder, resolved, data, floor, lengths, centered, lure_flag, noisy)
+
+
 def _record_build(
     model: pm.Model,
     builder: str,
@@ -945,19 +974,17 @@ def build_smooth_model(
         item terms (:func:`add_cells_and_items`), ``mu_<role>`` and ``obs_<role>``
         (:func:`emergestats.models.likelihoods.add_metric_likelihoods`).
     """
-    data = prepare_evaluation(table, lengths=lengths, n_ref=n_ref)
-    resolved = resolve_priors(priors)
-    noisy = resolve_probability_noise(probability_noise, data.observations)
-    lure = resolve_lure(lure, data.observations, probability_noise=noisy)
-    model = smooth_model_from_prepared(
-        data,
-        priors=resolved,
+    return _build_from_table(
+        "smooth",
+        table,
+        priors=priors,
+        n_ref=n_ref,
         floor=floor,
+        lengths=lengths,
         centered=centered,
         lure=lure,
-        probability_noise=noisy,
+        probability_noise=probability_noise,
     )
-    return _record_build(model, "smooth", resolved, data, floor, lengths, centered, lure, noisy)
 
 
 @dataclass(frozen=True)
@@ -1128,19 +1155,17 @@ def build_broken_model(
     items), so the smooth model is nested in this one; compare by PSIS-LOO
     (:func:`emergestats.inference.compare`). Other parameters as :func:`build_smooth_model`.
     """
-    data = prepare_evaluation(table, lengths=lengths, n_ref=n_ref)
-    resolved = resolve_priors(priors)
-    noisy = resolve_probability_noise(probability_noise, data.observations)
-    lure = resolve_lure(lure, data.observations, probability_noise=noisy)
-    model = broken_model_from_prepared(
-        data,
-        priors=resolved,
+    return _build_from_table(
+        "broken",
+        table,
+        priors=priors,
+        n_ref=n_ref,
         floor=floor,
+        lengths=lengths,
         centered=centered,
         lure=lure,
-        probability_noise=noisy,
+        probability_noise=probability_noise,
     )
-    return _record_build(model, "broken", resolved, data, floor, lengths, centered, lure, noisy)
 
 
 def broken_model_from_prepared(
