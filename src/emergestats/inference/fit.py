@@ -61,7 +61,7 @@ from emergestats.models.builders import (
     smooth_model_from_prepared,
     with_probability_noise,
 )
-from emergestats.models.likelihoods import resolve_lure, resolve_probability_noise
+from emergestats.models.likelihoods import resolve_choice_options
 from emergestats.models.priors import resolve_priors
 
 SAMPLERS: Final[tuple[str, ...]] = ("numpyro", "nutpie", "pymc")
@@ -668,17 +668,6 @@ def _resolve_lengths(table: pd.DataFrame, option: str) -> dict[Any, Any] | None:
     return found or None
 
 
-def _resolve_choice_options(prepared: Any, options: Mapping[str, Any]) -> tuple[bool, bool]:
-    """``(probability_noise, lure)`` as flags from the options (``"auto"``: from the data)."""
-    if not isinstance(prepared, PreparedData):  # the item model has neither
-        return False, False
-    noisy = resolve_probability_noise(
-        options.get("probability_noise", "auto"), prepared.observations
-    )
-    lure = resolve_lure(options.get("lure", "auto"), prepared.observations, probability_noise=noisy)
-    return noisy, lure
-
-
 def _centered_option(value: Any) -> bool | None:
     if value is None or (isinstance(value, str) and value == "auto"):
         return None
@@ -804,7 +793,15 @@ def fit(
         raise ConfigError(
             f"adaptation= is an option of the nutpie sampler; {sampler_name!r} has none"
         )
-    noisy, lure = _resolve_choice_options(prepared, builder_options)
+    noisy, lure = (
+        resolve_choice_options(
+            builder_options.get("probability_noise", "auto"),
+            builder_options.get("lure", "auto"),
+            prepared.observations,
+        )
+        if isinstance(prepared, PreparedData)
+        else (False, False)  # the item model has neither
+    )
     config = FitConfig(
         model=model,
         priors=resolved,

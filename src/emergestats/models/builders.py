@@ -80,8 +80,7 @@ from emergestats.models.likelihoods import (
     add_metric_likelihoods,
     add_unit_conversions,
     needs_choice_noise,
-    resolve_lure,
-    resolve_probability_noise,
+    resolve_choice_options,
 )
 from emergestats.models.prepare import (
     LengthsMapping,
@@ -858,8 +857,7 @@ def _build_from_table(
     """Prepare ``table``, resolve the ``"auto"`` options from it, build and record the model."""
     data = prepare_evaluation(table, lengths=lengths, n_ref=n_ref)
     resolved = resolve_priors(priors)
-    noisy = resolve_probability_noise(probability_noise, data.observations)
-    lure_flag = resolve_lure(lure, data.observations, probability_noise=noisy)
+    noisy, lure_flag = resolve_choice_options(probability_noise, lure, data.observations)
     build = smooth_model_from_prepared if builder == "smooth" else broken_model_from_prepared
     model = build(
         data,

@@ -87,8 +87,7 @@ def needs_choice_noise(data: ObservationData) -> bool:
 
 def needs_lure(data: ObservationData) -> bool:
     """Whether any modelled row depends on the correct choice's probability (choice rows)."""
-    choice_roles = ("grade", "brier", "choice_log_likelihood")
-    rows = np.flatnonzero(data.modelled & np.isin(data.role, choice_roles))
+    rows = np.flatnonzero(data.modelled & np.isin(data.role, ("grade", *PROBABILITY_ROLES)))
     subset = data.rows_of("subset")
     return len(rows) > 0 or bool(np.isfinite(data.n_choices[subset]).any())
 
@@ -176,6 +175,14 @@ def resolve_lure(
     if isinstance(option, bool):
         return option
     raise ConfigError(f"lure must be True, False or 'auto', not {option!r}")
+
+
+def resolve_choice_options(
+    probability_noise: bool | str, lure: bool | str, data: ObservationData
+) -> tuple[bool, bool]:
+    """``(probability_noise, lure)`` as flags; the lure's ``"auto"`` depends on the noise."""
+    noisy = resolve_probability_noise(probability_noise, data)
+    return noisy, resolve_lure(lure, data, probability_noise=noisy)
 
 
 def needs_concentration(data: ObservationData) -> bool:
