@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import json
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -230,7 +231,15 @@ def test_diagnostics_warn_on_a_short_fit(smooth_fit: Fit) -> None:
         frame = smooth_fit.diagnostics()
     assert issubclass(DiagnosticsWarning, UserWarning)
     # 2 chains x 20 draws cannot reach 100 effective draws per chain
-    assert "ESS" in str(record[0].message)
+    message = str(record[0].message)
+    assert "ESS" in message
+    # the warning names the remedy in fit()'s own arguments: more draws (no divergence here),
+    # as many as the measured ESS rate needs (refit_settings), and twice the tuning
+    config = smooth_fit.config
+    needs = re.search(r"fit again with draws=(\d+), tune=(\d+)\)", message)
+    assert needs is not None, message
+    assert int(needs[1]) in {f * config.draws for f in (2, 3, 4)}
+    assert int(needs[2]) == 2 * config.tune
     assert {"variable", "size", "r_hat_max", "ess_bulk_min", "ess_tail_min", "ok"} <= set(
         frame.columns
     )

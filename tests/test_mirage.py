@@ -773,7 +773,7 @@ def _summary(**changes: object) -> dict[str, object]:
 
 
 def test_a_divergent_fit_is_refitted_with_smaller_steps() -> None:
-    from emergestats.mirage.jumps import refit_settings
+    from emergestats.inference.diagnostics import refit_settings
 
     settings = {"draws": 1000, "tune": 1000, "chains": 4, "random_seed": 7}
     refit, how = refit_settings(settings, _summary(divergences=3))
@@ -791,7 +791,7 @@ def test_a_divergent_fit_is_refitted_with_smaller_steps() -> None:
 
 
 def test_a_slowly_mixing_fit_is_refitted_with_more_draws_at_the_same_step() -> None:
-    from emergestats.mirage.jumps import MAX_DRAWS_FACTOR, refit_settings
+    from emergestats.inference.diagnostics import MAX_DRAWS_FACTOR, refit_settings
 
     settings = {"draws": 1000, "tune": 500, "random_seed": None}
     # ESS 95 against 400: ceil(1.5 * 400 / 95) = 7, capped at 4

@@ -11,7 +11,10 @@ for 4 chains); no divergent transitions; E-BFMI >= 0.3 in every chain. :func:`di
 
 from __future__ import annotations
 
+import json
+import math
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import arviz as az
@@ -44,6 +47,43 @@ _CURVE_PARAMETERS: Final[tuple[str, ...]] = (
 
 class DiagnosticsWarning(UserWarning):
     """A fit fails at least one sampling diagnostic (see :data:`DIAGNOSTIC_THRESHOLDS`)."""
+
+
+#: Most draws a slowly mixing fit's refit multiplies its draws by.
+MAX_DRAWS_FACTOR: Final[int] = 4
+
+
+def refit_settings(
+    settings: Mapping[str, Any], summary: Mapping[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """The sampler settings of the one refit of a failed fit, and a phrase saying what changed.
+
+    ``summary`` is the failed fit's :meth:`~emergestats.inference.Fit.diagnostics_summary`.
+    Divergences or a stuck chain mean the step size is too large for the posterior's geometry:
+    ``target_accept`` 0.99 and twice the tuning. Without them the chains are healthy but slow
+    along a weakly identified direction (an item sd the data barely inform, traded against
+    every curve's level): a smaller step would only slow them further, so the draws are
+    multiplied by ``ceil(1.5 * threshold / ESS)`` (2 to :data:`MAX_DRAWS_FACTOR`), enough to
+    lift the smallest ESS above its threshold at the rate the failed fit measured, with twice
+    the tuning. Both: the next seed.
+    """
+    seed = settings.get("random_seed")
+    tune = 2 * int(settings.get("tune", 1000))
+    refit: dict[str, Any] = {
+        **settings,
+        "tune": tune,
+        "random_seed": None if seed is None else int(seed) + 1,
+    }
+    if summary.get("divergences", 0) or summary.get("stuck_chains"):
+        refit["target_accept"] = max(0.99, float(settings.get("target_accept") or 0.0))
+        return refit, f"target_accept 0.99 and {tune} tuning steps"
+    ess = min(float(summary.get("ess_bulk_min", 0.0)), float(summary.get("ess_tail_min", 0.0)))
+    threshold = float(summary.get("ess_threshold", 400.0))
+    wanted = 1.5 * threshold / ess if ess > 0 else float(MAX_DRAWS_FACTOR)
+    factor = int(min(MAX_DRAWS_FACTOR, max(2, math.ceil(wanted))))
+    draws = factor * int(settings.get("draws", 1000))
+    refit["draws"] = draws
+    return refit, f"{draws} draws per chain ({factor} x) and {tune} tuning steps"
 
 
 def curve_summary(fit_: Fit) -> pd.DataFrame:
@@ -153,12 +193,31 @@ def diagnose(fit_: Fit, *, warn: bool = True, stacklevel: int = 2) -> pd.DataFra
         warnings.warn(
             "sampling diagnostics failed: "
             + "; ".join(summary["failures"])
-            + ". Do not trust this fit's conclusions: run more draws/tuning, raise "
-            "target_accept or reparameterise (centered=False)",
+            + ". Do not trust this fit's conclusions. "
+            + _remedy(fit_, summary),
             DiagnosticsWarning,
             stacklevel=stacklevel,
         )
     return frame
+
+
+def _remedy(fit_: Fit, summary: Mapping[str, Any]) -> str:
+    """What a failed fit needs, as :func:`refit_settings` reads its failure, in the words of
+    ``fit()``'s arguments (the jump test refits with exactly these)."""
+    config = fit_.config
+    settings: dict[str, Any] = {
+        "draws": config.draws,
+        "tune": config.tune,
+        "random_seed": config.random_seed,
+        **json.loads(config.sampler_options_json),
+    }
+    refit, how = refit_settings(settings, summary)
+    changed = ", ".join(
+        f"{key}={refit[key]!r}"
+        for key in ("draws", "tune", "target_accept")
+        if key in refit and refit[key] != settings.get(key)
+    )
+    return f"What this failure needs: {how} (fit again with {changed})."
 
 
 def stuck_chains(posterior: xr.Dataset) -> list[int]:

@@ -88,14 +88,14 @@ def extrapolate_family(
     fit's diagnostics (``rhat_max``, ``ess_bulk_min``, ``divergences``, ``fit_passed``,
     ``fit_failures``), whether it was ``refitted`` and the wall time (``fit_seconds``, both
     fits) on every row of the family. A fit that fails its diagnostics is refitted once as the
-    failure needs (:func:`emergestats.mirage.jumps.refit_settings`, as the jump test does); the
-    refit's diagnostics are reported. A fit that
+    failure needs (:func:`emergestats.inference.diagnostics.refit_settings`, as the jump test
+    does); the refit's diagnostics are reported. A fit that
     raises (e.g. a sampler that finds no finite starting point) is recorded, not raised: its
     rows keep the baselines' predictions, the model's carry the error as ``reason`` and
     ``fit_failures``, so one family cannot end a long benchmark.
     """
+    from emergestats.inference.diagnostics import refit_settings
     from emergestats.inference.fit import fit as fit_model
-    from emergestats.mirage.jumps import refit_settings
 
     fitted, held_out = hold_out_largest(rows, n_largest)
     options = {"random_seed": random_seed, **dict(fit_options or {})}

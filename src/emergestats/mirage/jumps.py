@@ -118,6 +118,7 @@ from emergestats.data.table import (
     validate,
 )
 from emergestats.errors import ConfigError, DataFormatError, EmergestatsError, format_rows
+from emergestats.inference.diagnostics import refit_settings
 from emergestats.mirage.statistics import (
     PRIMARY_STATISTIC,
     STATISTICS,
@@ -514,43 +515,6 @@ def _fit_checked(
         f"with {how}"
     )
     return _fit_quietly(table, model, refit, notes)
-
-
-#: Most draws a slowly mixing fit's refit multiplies its draws by.
-MAX_DRAWS_FACTOR: Final[int] = 4
-
-
-def refit_settings(
-    settings: Mapping[str, Any], summary: Mapping[str, Any]
-) -> tuple[dict[str, Any], str]:
-    """The sampler settings of the one refit of a failed fit, and a phrase saying what changed.
-
-    ``summary`` is the failed fit's :meth:`~emergestats.inference.Fit.diagnostics_summary`.
-    Divergences or a stuck chain mean the step size is too large for the posterior's geometry:
-    ``target_accept`` 0.99 and twice the tuning. Without them the chains are healthy but slow
-    along a weakly identified direction (an item sd the data barely inform, traded against
-    every curve's level): a smaller step would only slow them further, so the draws are
-    multiplied by ``ceil(1.5 * threshold / ESS)`` (2 to :data:`MAX_DRAWS_FACTOR`), enough to
-    lift the smallest ESS above its threshold at the rate the failed fit measured, with twice
-    the tuning. Both: the next seed.
-    """
-    seed = settings.get("random_seed")
-    tune = 2 * int(settings.get("tune", 1000))
-    refit: dict[str, Any] = {
-        **settings,
-        "tune": tune,
-        "random_seed": None if seed is None else int(seed) + 1,
-    }
-    if summary.get("divergences", 0) or summary.get("stuck_chains"):
-        refit["target_accept"] = max(0.99, float(settings.get("target_accept") or 0.0))
-        return refit, f"target_accept 0.99 and {tune} tuning steps"
-    ess = min(float(summary.get("ess_bulk_min", 0.0)), float(summary.get("ess_tail_min", 0.0)))
-    threshold = float(summary.get("ess_threshold", 400.0))
-    wanted = 1.5 * threshold / ess if ess > 0 else float(MAX_DRAWS_FACTOR)
-    factor = int(min(MAX_DRAWS_FACTOR, max(2, math.ceil(wanted))))
-    draws = factor * int(settings.get("draws", 1000))
-    refit["draws"] = draws
-    return refit, f"{draws} draws per chain ({factor} x) and {tune} tuning steps"
 
 
 def _loo_by_curve(smooth: Fit, broken: Fit) -> dict[tuple[Any, ...], tuple[float, float, float]]:
