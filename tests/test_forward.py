@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 import pytest
-from scipy import special, stats
+from scipy import integrate, special, stats
 
 from emergestats.models import forward
 
@@ -310,3 +310,47 @@ def test_quadrature_weights_integrate_normal_moments() -> None:
     assert w.sum() == pytest.approx(1.0)
     for power in (2, 4, 6):
         assert np.sum(w * z**power) == pytest.approx(stats.norm.moment(power))
+
+
+def test_noise_quadrature_integrates_the_logistic() -> None:
+    xi, w = forward.noise_quadrature()
+    assert w.sum() == pytest.approx(1.0)
+    assert np.sum(w * xi) == pytest.approx(0.0, abs=1e-12)  # symmetric nodes
+    assert np.sum(w * xi**2) == pytest.approx(np.pi**2 / 3, rel=0.02)
+    # E[log sigmoid(mu + s xi)] has linear tails: a log singularity in the logistic's probability
+    for mu, s in [(-3.0, 0.5), (0.0, 1.0), (2.0, 2.5), (-1.0, 2.0)]:
+        exact = integrate.quad(
+            lambda x, mu=mu, s=s: -np.logaddexp(0.0, -(mu + s * x)) * stats.logistic.pdf(x),
+            -np.inf,
+            np.inf,
+        )[0]
+        assert np.sum(w * -np.logaddexp(0.0, -(mu + s * xi))) == pytest.approx(exact, abs=0.01)
+
+
+def test_noisy_choice_maps_match_a_fine_quadrature(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the accuracy forward.NOISE_NODES' comment quotes: 400 random rows against 96 x 300 nodes
+    rng = np.random.default_rng(0)
+    rows = 400
+    k = rng.integers(2, 11, rows).astype(float)
+    ce = np.exp(rng.uniform(np.log(0.005), np.log(20.0), rows))
+    s = rng.uniform(0.0, 2.5, rows)
+    noise = rng.uniform(0.1, 2.5, rows)
+    lure = np.where(rng.random(rows) < 0.3, rng.uniform(0.0, 3.0, rows), 0.0)
+    form = np.full(rows, 2)
+
+    def maps() -> np.ndarray:
+        return np.array(
+            [
+                *forward.brier(ce, s, k, form, 0.0, lure, noise),
+                *forward.choice_log_likelihood(ce, s, k, lure, noise),
+            ]
+        )
+
+    fast = maps()
+    u, w = np.polynomial.legendre.leggauss(96)
+    u = 0.5 * (u + 1.0)
+    fine = (np.log(u) - np.log1p(-u), w / w.sum())
+    monkeypatch.setattr(forward, "noise_quadrature", lambda nodes=None: fine)
+    monkeypatch.setattr(forward, "CHOICE_ITEM_NODES", 300)
+    error = np.abs(fast - maps()).max(axis=1)
+    assert np.all(error <= [0.0025, 0.0085, 0.012, 0.03]), error
