@@ -369,6 +369,31 @@ def _values_at(model: pm.Model, names: list[str], point: dict) -> dict[str, np.n
     return dict(zip(names, evaluate(**point), strict=True))
 
 
+@pytest.mark.parametrize("choice", [True, False])
+def test_choice_curves_follow_the_item_sd_they_inform(choice: bool) -> None:
+    """Curves read only through the choices (here grade and Brier) inform their item sd and
+    their lines follow it (``builders._follows_own_item_sd``): moving the pooled curves' mean log
+    item sd, the sampler's other coordinates held, moves their levels. A curve with a free
+    answer's log-likelihood (which reads the mean CE whatever the spread) is not sheared."""
+    if choice:
+        kinds = (("brier_score", "brier"), ("multiple_choice_grade", "multiple_choice_grade"))
+        table = make_table(kinds=kinds, chance=0.25, target_tokens=None)
+    else:
+        table = make_table()  # exact match and log-likelihood
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = build_smooth_model(table, centered=True)
+    point = model.initial_point()
+    rng = np.random.default_rng(3)
+    point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in point.items()}
+    moved = {**point, "item_sd_log_mean": point["item_sd_log_mean"] + 0.5}
+    before = _values_at(model, ["a", "item_sd"], point)
+    after = _values_at(model, ["a", "item_sd"], moved)
+    assert np.allclose(np.log(after["item_sd"] / before["item_sd"]), 0.5)
+    change = np.abs(after["a"] - before["a"])
+    assert np.all(change > 1e-3) if choice else np.all(change == 0.0)
+
+
 @pytest.mark.parametrize("followed", ["item_sd_median", "choice_noise"])
 def test_curves_that_follow_a_pooled_map_parameter_keep_the_textbook_prior_density(
     followed: str,
@@ -512,7 +537,9 @@ def test_a_curve_that_reads_the_correct_choice_directly_does_not_follow_the_argm
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         model = build_smooth_model(table, centered=True)
-    assert "choice_noise" in model.named_vars and "a_mu_shifted" not in model.named_vars
+    # its line follows the item sd it informs (test_choice_curves_follow_the_item_sd_they_inform),
+    # not the noise
+    assert "choice_noise" in model.named_vars
     a_of = pytensor.function(
         model.value_vars, model.replace_rvs_by_values([model["a"]])[0], on_unused_input="ignore"
     )
