@@ -615,9 +615,14 @@ def _through_choice_noise(data: PreparedData) -> np.ndarray:
     noisy = (obs.role == "grade") | ((obs.role == "subset") & np.isfinite(obs.n_choices))
     if obs.probability_noise:
         noisy |= np.isin(obs.role, PROBABILITY_ROLES)
-    modelled = obs.modelled
+    return _every_row_of(data, noisy)
+
+
+def _every_row_of(data: PreparedData, rows: np.ndarray) -> np.ndarray:
+    """Curves that have modelled rows, every one of them in the boolean row mask ``rows``."""
+    modelled = data.observations.modelled
     n_curves = len(data.curve_labels)
-    through = np.bincount(data.curve_index[modelled & noisy], minlength=n_curves)
+    through = np.bincount(data.curve_index[modelled & rows], minlength=n_curves)
     every = np.bincount(data.curve_index[modelled], minlength=n_curves)
     return (every > 0) & (through == every)
 
@@ -639,7 +644,7 @@ def curves_follow(
     informed = item_sd_informed(data)
     item_sd = None
     # the sensitivities cost a few line fits per curve: only if used
-    following = ~informed | _follows_own_item_sd(data)
+    following = ~informed | _follows_own_item_sd(data, informed)
     if following.any() and _followable(priors["item_sd_median"]):
         sensitivity = line_sensitivity(data, priors, "item_sd_median", following)
         if sensitivity.following().any():
@@ -655,8 +660,9 @@ def curves_follow(
     return item_sd, follows
 
 
-def _follows_own_item_sd(data: PreparedData) -> np.ndarray:
-    """Curves that inform their own item sd and read ``log CE`` only through the choices.
+def _follows_own_item_sd(data: PreparedData, informed: np.ndarray) -> np.ndarray:
+    """Curves that inform their own item sd (``informed``, :func:`item_sd_informed`) and read
+    ``log CE`` only through the choices.
 
     Every modelled row a grade, a Brier score, a correct-choice log-likelihood or a subset
     accuracy of choices: each reads the items' ``q`` through a nonlinear map, so a wider item
@@ -674,11 +680,7 @@ def _follows_own_item_sd(data: PreparedData) -> np.ndarray:
     choice = np.isin(obs.role, ("grade", *PROBABILITY_ROLES)) | (
         (obs.role == "subset") & np.isfinite(obs.n_choices)
     )
-    modelled = obs.modelled
-    n_curves = len(data.curve_labels)
-    through = np.bincount(data.curve_index[modelled & choice], minlength=n_curves)
-    every = np.bincount(data.curve_index[modelled], minlength=n_curves)
-    return item_sd_informed(data) & (every > 0) & (through == every)
+    return informed & _every_row_of(data, choice)
 
 
 def _followable(spec: PriorSpec) -> bool:
