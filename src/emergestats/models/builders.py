@@ -84,6 +84,7 @@ from emergestats.models.likelihoods import (
 )
 from emergestats.models.prepare import (
     LengthsMapping,
+    ObservationData,
     PreparedData,
     curves_in_family,
     default_n_ref,
@@ -612,10 +613,15 @@ def _through_choice_noise(data: PreparedData) -> np.ndarray:
     a choice log-likelihood reads the correct choice's probability directly.
     """
     obs = data.observations
-    noisy = (obs.role == "grade") | ((obs.role == "subset") & np.isfinite(obs.n_choices))
+    noisy = _argmax_rows(obs)
     if obs.probability_noise:
         noisy |= np.isin(obs.role, PROBABILITY_ROLES)
     return _every_row_of(data, noisy)
+
+
+def _argmax_rows(obs: ObservationData) -> np.ndarray:
+    """Rows read through the choices' argmax: grades and subset accuracies of choices."""
+    return (obs.role == "grade") | ((obs.role == "subset") & np.isfinite(obs.n_choices))
 
 
 def _every_row_of(data: PreparedData, rows: np.ndarray) -> np.ndarray:
@@ -677,9 +683,7 @@ def _follows_own_item_sd(data: PreparedData, informed: np.ndarray) -> np.ndarray
     are not sheared.
     """
     obs = data.observations
-    choice = np.isin(obs.role, ("grade", *PROBABILITY_ROLES)) | (
-        (obs.role == "subset") & np.isfinite(obs.n_choices)
-    )
+    choice = _argmax_rows(obs) | np.isin(obs.role, PROBABILITY_ROLES)
     return informed & _every_row_of(data, choice)
 
 
